@@ -1,0 +1,27 @@
+# The two commands: `make run` and `make test`. Both set everything up on first use.
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := app:create_app
+
+.PHONY: run test serve setup lint migrate-check clean-db
+
+run:
+	@bash scripts/setup.sh run
+	@bash scripts/print-logins.sh
+	.venv/bin/flask run --host $(HOST) --port $(PORT)
+
+test:
+	@bash scripts/setup.sh test
+	bash scripts/test.sh
+
+# Production: gunicorn with sync workers (see gunicorn.conf.py); migrate first.
+serve:
+	@bash scripts/setup.sh serve
+	.venv/bin/flask db upgrade
+	COOKIE_SECURE=$${COOKIE_SECURE:-1} .venv/bin/gunicorn -c gunicorn.conf.py "app:create_app()"
+
+setup:
+	@bash scripts/setup.sh run
+
+clean-db:
+	rm -f instance/platform.db instance/platform.db-wal instance/platform.db-shm

@@ -1,0 +1,336 @@
+"""The application factory: configuration, extensions, blueprints, filters, hooks.
+
+Run it with `make run` (development server) or `make serve` (gunicorn, see gunicorn.conf.py).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, g, jsonify, render_template, request, session
+from flask_babel import Babel
+from flask_login import LoginManager, current_user, logout_user
+from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from htmx_flask import Htmx
+from sqlalchemy import event
+
+from models import User, db
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+migrate = Migrate()
+babel = Babel()
+htmx = Htmx()
+
+LOCALES = {"zh_Hans": "简体中文", "en": "English"}
+
+
+def _secret_key() -> str:
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'platform.db'}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _truthy(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.lower() in ("1", "true", "yes", "on")
+
+
+class Config:
+    SECRET_KEY = None  # set in create_app
+    SQLALCHEMY_DATABASE_URI = None
+    UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(INSTANCE_DIR / "uploads"))
+    MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+    MAX_CONTENT_LENGTH = 4 * 10 * 1024 * 1024 + 1024 * 1024  # a few files per form, no more
+    MAX_FORM_PARTS = 200
+    BABEL_DEFAULT_LOCALE = os.environ.get("DEFAULT_LOCALE", "zh_Hans")
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    COOKIE_SECURE = _truthy("COOKIE_SECURE", False)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = timedelta(seconds=0)
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)  # absolute limit
+    SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    LOGIN_LIMIT_PER_ACCOUNT = 5
+    LOGIN_LIMIT_PER_ADDRESS = 30
+    LOGIN_WINDOW_MINUTES = 15
+    VERIFY_LIMIT_PER_ADDRESS = 60  # public voucher look-ups per address per minute
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    TESTING = False
+
+
+def _configure_engine(app: Flask) -> None:
+    engine = db.engine
+    if engine.dialect.name == "sqlite":
+        # RELIABILITY A1: WAL, FULL sync, FKs on, and BEGIN IMMEDIATE so writers queue
+        # on busy_timeout instead of failing (Python 3.11's sqlite3 has no autocommit attr).
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+                cur.execute(f"PRAGMA {pragma}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR), static_folder="static")
+    app.config.from_object(Config)
+    app.config["SECRET_KEY"] = _secret_key()
+    app.config["SQLALCHEMY_DATABASE_URI"] = _database_url()
+    if overrides:
+        app.config.update(overrides)
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    opts = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("sqlite"):
+        opts.setdefault("connect_args", {"timeout": 30})
+    else:
+        opts.setdefault("pool_pre_ping", True)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
+    if app.config["COOKIE_SECURE"]:
+        app.config.update(SESSION_COOKIE_SECURE=True, SESSION_COOKIE_NAME="__Host-session")
+
+    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+
+    db.init_app(app)
+    with app.app_context():
+        _configure_engine(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale, default_translation_directories=str(BASE_DIR / "translations"))
+
+    _register_login(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    _register_hooks(app)
+    _register_errors(app)
+
+    from cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _select_locale() -> str:
+    if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
+        return current_user.locale
+    lang = session.get("lang")
+    return lang if lang in LOCALES else "zh_Hans"
+
+
+def _register_login(app: Flask) -> None:
+    from blueprints.core.htmx import is_htmx
+    from htmx_flask import make_response as hx_response
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录"
+    login_manager.session_protection = None  # sessions are revoked by session_version instead
+
+    @login_manager.user_loader
+    def load_user(ident: str):
+        try:
+            uid, version = (int(x) for x in ident.split(":", 1))
+        except ValueError:
+            return None
+        user = db.session.get(User, uid)
+        if user is None or not user.is_active or user.session_version != version:
+            return None
+        return user
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        from flask import redirect, url_for
+
+        from blueprints.auth import safe_next
+
+        target = request.full_path if request.method == "GET" else request.path
+        if is_htmx():
+            current = request.headers.get("HX-Current-URL", "")
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(current)
+            target = parts.path + ("?" + parts.query if parts.query else "") if current else "/"
+            resp = hx_response("", 204, redirect=url_for("auth.login", next=safe_next(target)))
+            return resp
+        return redirect(url_for("auth.login", next=safe_next(target.rstrip("?"))))
+
+
+def _register_blueprints(app: Flask) -> None:
+    from blueprints import auth, public
+    from blueprints.city import bp as city_bp
+    from blueprints.common import bp as common_bp
+    from blueprints.enterprise import bp as enterprise_bp
+    from blueprints.expert import bp as expert_bp
+    from blueprints.province import bp as province_bp
+    from blueprints.supplier import bp as supplier_bp
+
+    for bp in (auth.bp, public.bp, common_bp, enterprise_bp, supplier_bp, city_bp, province_bp, expert_bp):
+        app.register_blueprint(bp)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from blueprints.core import money, timeutil, workflow
+    from blueprints.core.nav import nav_for, unread_notices
+
+    app.jinja_env.filters["yuan"] = money.yuan
+    app.jinja_env.filters["wan"] = money.wan
+    app.jinja_env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": timeutil.local(v).strftime(fmt) if v else "—"
+    app.jinja_env.filters["date"] = lambda v: v.strftime("%Y-%m-%d") if v else "—"
+    app.jinja_env.filters["status_label"] = lambda s: workflow.STATUS_LABELS.get(str(s), str(s))
+    app.jinja_env.filters["status_badge"] = lambda s: workflow.STATUS_BADGE.get(str(s), "muted")
+    if app.debug or app.testing:
+        from jinja2 import StrictUndefined
+
+        app.jinja_env.undefined = StrictUndefined
+
+    @app.context_processor
+    def _globals():
+        from models import ROLE_LABELS
+
+        return {
+            "nav_items": nav_for(current_user) if current_user.is_authenticated else [],
+            "unread_count": unread_notices(current_user) if current_user.is_authenticated else 0,
+            "role_labels": ROLE_LABELS,
+            "locales": LOCALES,
+            "current_locale": _select_locale(),
+            "today": timeutil.today(),
+            "request_id": getattr(g, "request_id", ""),
+        }
+
+
+def _register_hooks(app: Flask) -> None:
+    from blueprints.core.access import enforce
+    from blueprints.core.htmx import flashes_to_trigger
+    from blueprints.core.timeutil import now
+
+    @app.before_request
+    def _request_id():
+        g.request_id = uuid.uuid4().hex[:12]
+
+    @app.before_request
+    def _idle_timeout():
+        if not current_user.is_authenticated:
+            return None
+        stamp = now().timestamp()
+        last = session.get("seen", stamp)
+        started = session.get("login_at", stamp)
+        idle = app.config["SESSION_IDLE_MINUTES"] * 60
+        if stamp - last > idle or stamp - started > app.permanent_session_lifetime.total_seconds():
+            logout_user()
+            session.clear()
+            return login_manager.unauthorized()
+        session["seen"] = stamp
+        return None
+
+    app.before_request(enforce)
+
+    @app.after_request
+    def _headers(resp):
+        resp = flashes_to_trigger(resp)
+        h = resp.headers
+        h.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+            "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        )
+        h["X-Content-Type-Options"] = "nosniff"
+        h["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        h["X-Frame-Options"] = "DENY"
+        h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        h["Permissions-Policy"] = "geolocation=(), microphone=()"
+        if request.endpoint != "static" and "Cache-Control" not in h:
+            h["Cache-Control"] = "no-store" if current_user.is_authenticated else "no-cache"
+        h["X-Request-Id"] = getattr(g, "request_id", "")
+        return resp
+
+    @app.teardown_request
+    def _rollback_on_error(exc):
+        if exc is not None:
+            db.session.rollback()
+
+
+def _register_errors(app: Flask) -> None:
+    from blueprints.core.htmx import is_htmx
+    from blueprints.core.workflow import NotAllowed
+    from htmx_flask import make_response as hx_response
+
+    messages = {
+        400: "请求无效",
+        403: "您没有权限访问该页面或执行该操作",
+        404: "页面或记录不存在",
+        405: "不支持该请求方式",
+        409: "该记录已被他人处理或状态已变化，请刷新后重试",
+        413: "上传的内容过大",
+        422: "提交的内容有误",
+        429: "操作过于频繁，请稍后再试",
+        500: "服务器出错了，请稍后再试",
+    }
+
+    def render_error(code: int, message: str | None = None):
+        message = message or messages.get(code, "出错了")
+        if request.path.startswith("/api/"):
+            return jsonify(error=message, request_id=g.get("request_id", "")), code
+        if is_htmx():
+            resp = hx_response(
+                message, code, trigger={"toast": [{"level": "error", "message": message}]}, reswap="none"
+            )
+            return resp
+        return render_template("error.html", code=code, message=message), code
+
+    for code in messages:
+        if code == 500:
+            continue
+        app.register_error_handler(code, lambda e, c=code: render_error(c, getattr(e, "description_zh", None)))
+
+    @app.errorhandler(CSRFError)
+    def _csrf(e):
+        return render_error(400, "页面已过期（安全令牌无效），请刷新后重试")
+
+    @app.errorhandler(NotAllowed)
+    def _not_allowed(e):
+        db.session.rollback()
+        return render_error(409, str(e))
+
+    from sqlalchemy.orm.exc import StaleDataError
+
+    @app.errorhandler(StaleDataError)
+    def _stale(e):
+        db.session.rollback()
+        return render_error(409)
+
+    @app.errorhandler(500)
+    def _server_error(e):
+        db.session.rollback()
+        return render_error(500)

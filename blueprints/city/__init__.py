@@ -1,0 +1,10 @@
+"""The city blueprint: every route here is for Role.CITY only (declared once, fails closed)."""
+from flask import Blueprint
+
+from blueprints.core.access import guard_blueprint
+from models import Role
+
+bp = Blueprint("city", __name__, url_prefix="/city")
+guard_blueprint(bp, Role.CITY)
+
+from blueprints.city import routes  # noqa: E402,F401  (registers the routes)

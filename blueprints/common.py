@@ -1,0 +1,59 @@
+"""What every logged-in user has: notices, and downloading files they may see."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, Response, request, url_for
+from flask_login import current_user
+
+from blueprints.core.access import ANY_USER, get_visible_or_404, guard_blueprint
+from blueprints.core.htmx import page, redirect_to
+from blueprints.core.timeutil import now
+from blueprints.core.uploads import read_bytes
+from models import Notice, StoredFile, db
+
+bp = Blueprint("common", __name__)
+guard_blueprint(bp, ANY_USER)
+
+PER_PAGE = 20
+
+
+@bp.route("/notices")
+def notice_list():
+    """The user's notices, newest first, paginated."""
+    pg = db.paginate(
+        db.select(Notice).where(Notice.user_id == current_user.id).order_by(Notice.id.desc()),
+        per_page=PER_PAGE,
+        error_out=False,
+    )
+    return page("common/notices.html", block="results", pg=pg)
+
+
+@bp.route("/notices/read", methods=["POST"])
+def notice_read_all():
+    """Mark every notice as read."""
+    db.session.execute(
+        db.update(Notice).where(Notice.user_id == current_user.id, Notice.read_at.is_(None)).values(read_at=now())
+    )
+    db.session.commit()
+    return redirect_to(url_for("common.notice_list"))
+
+
+def send_stored(f: StoredFile, inline: bool = False) -> Response:
+    """Serve a stored file safely: attachment (unless an image/PDF preview), nosniff, sandbox."""
+    data = read_bytes(f)
+    resp = Response(data, mimetype=f.mime)
+    name = f.original_name or f"file-{f.id}"
+    disposition = "inline" if inline else "attachment"
+    resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(name)}"
+    resp.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@bp.route("/files/<int:file_id>")
+def file_download(file_id: int):
+    """Download a file, only if the user may see the record it belongs to (DOC-3)."""
+    f = get_visible_or_404(StoredFile, file_id)
+    return send_stored(f, inline=request.args.get("inline") == "1")

@@ -1,0 +1,188 @@
+"""Access control that fails closed (ROLE-8).
+
+Every endpoint declares who may use it: a blueprint's roles (guard_blueprint) or a
+view's own (@allow / @public). enforce() runs before every request and refuses any
+endpoint without a declaration. Object access goes through get_visible_or_404(), which
+answers 404 for records outside the user's organisation or city.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from flask import abort, current_app, request
+from flask_login import current_user
+
+from models import Application, Enterprise, RegStatus, Role, StoredFile, Supplier, Voucher, db
+
+PUBLIC = "public"
+ANY_USER = "any_user"
+
+BLUEPRINT_ACCESS: dict[str, frozenset] = {}
+
+
+def guard_blueprint(bp, *roles: Role | str) -> None:
+    """Declare once who may use every endpoint of a blueprint (a view may narrow or widen)."""
+    BLUEPRINT_ACCESS[bp.name] = frozenset(roles)
+
+
+def allow(*roles: Role | str) -> Callable:
+    def deco(view):
+        view._access = frozenset(roles)
+        return view
+
+    return deco
+
+
+def public(view):
+    view._access = frozenset({PUBLIC})
+    return view
+
+
+def declaration(endpoint: str) -> frozenset | None:
+    if endpoint == "static":
+        return frozenset({PUBLIC})
+    view = current_app.view_functions.get(endpoint)
+    found = getattr(view, "_access", None)
+    if found is not None:
+        return found
+    bp = endpoint.rsplit(".", 1)[0] if "." in endpoint else None
+    return BLUEPRINT_ACCESS.get(bp)
+
+
+def role_allowed(user, decl: Iterable) -> bool:
+    decl = frozenset(decl)
+    if PUBLIC in decl:
+        return True
+    if not user.is_authenticated:
+        return False
+    return ANY_USER in decl or user.acting_role in decl
+
+
+def enforce():
+    """before_request: fail closed on undeclared endpoints; 403 on a role not declared."""
+    if request.endpoint is None:
+        return None  # 404/405 handled by Flask
+    decl = declaration(request.endpoint)
+    if decl is None:
+        current_app.logger.error("endpoint %s has no access declaration", request.endpoint)
+        abort(403)
+    if PUBLIC in decl:
+        return None
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    if not role_allowed(current_user, decl):
+        current_app.logger.warning(
+            "denied: user=%s role=%s endpoint=%s", current_user.id, current_user.role, request.endpoint
+        )
+        abort(403)
+    return None
+
+
+# --------------------------------------------------------------------------- row scope
+
+
+def _see_enterprise(user, e: Enterprise) -> bool:
+    r = user.acting_role
+    if r == Role.ENTERPRISE:
+        return user.enterprise_id == e.id
+    if r == Role.CITY:
+        return e.city_code == user.city_code and e.status != RegStatus.DRAFT
+    if r == Role.PROVINCE:
+        return True
+    return False
+
+
+def _see_supplier(user, s: Supplier) -> bool:
+    r = user.acting_role
+    if r == Role.SUPPLIER:
+        return user.supplier_id == s.id
+    if r == Role.CITY:
+        return bool(s.in_province) and s.city_code == user.city_code and s.status != RegStatus.DRAFT
+    if r == Role.PROVINCE:
+        return True
+    if r == Role.EXPERT:
+        return s.status in (RegStatus.PROVINCE_REVIEW, RegStatus.APPROVED, RegStatus.REJECTED, RegStatus.RETURNED) and s.submitted_at is not None
+    return False
+
+
+def _see_application(user, a: Application) -> bool:
+    r = user.acting_role
+    if r == Role.ENTERPRISE:
+        return user.enterprise_id == a.enterprise_id
+    if r == Role.SUPPLIER:
+        return user.supplier_id == a.supplier_id and a.submitted_at is not None
+    if r == Role.CITY:
+        return user.city_code == a.city_code and a.submitted_at is not None
+    if r == Role.PROVINCE:
+        return a.submitted_at is not None
+    return False
+
+
+def _see_voucher(user, v: Voucher) -> bool:
+    r = user.acting_role
+    if r == Role.ENTERPRISE:
+        return user.enterprise_id == v.enterprise_id
+    if r == Role.SUPPLIER:
+        return user.supplier_id == v.supplier_id
+    if r == Role.CITY:
+        return user.city_code == v.city_code
+    return r == Role.PROVINCE
+
+
+def _see_file(user, f: StoredFile) -> bool:
+    owner = owner_of(f)
+    return owner is not None and can_see(user, owner)
+
+
+VISIBILITY: dict[type, Callable] = {
+    Enterprise: _see_enterprise,
+    Supplier: _see_supplier,
+    Application: _see_application,
+    Voucher: _see_voucher,
+    StoredFile: _see_file,
+}
+
+# Models a file can belong to, by StoredFile.owner_type.
+FILE_OWNERS: dict[str, type] = {
+    "enterprise": Enterprise,
+    "supplier": Supplier,
+    "application": Application,
+    "voucher": Voucher,
+}
+
+
+def owner_of(f: StoredFile):
+    model = FILE_OWNERS.get(f.owner_type)
+    return db.session.get(model, f.owner_id) if model and f.owner_id else None
+
+
+def can_see(user, obj) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    check = VISIBILITY.get(type(obj))
+    try:
+        return bool(check and check(user, obj))
+    except Exception:  # a failing check denies (fails closed)
+        current_app.logger.exception("visibility check failed")
+        return False
+
+
+def can_act(user, obj) -> bool:
+    """Row scope for workflow actions: seeing the record is required; owners act on their own."""
+    if isinstance(obj, Enterprise) and user.acting_role == Role.ENTERPRISE:
+        return user.enterprise_id == obj.id
+    if isinstance(obj, Supplier) and user.acting_role == Role.SUPPLIER:
+        return user.supplier_id == obj.id
+    if isinstance(obj, Supplier) and user.acting_role == Role.CITY:
+        return bool(obj.in_province) and obj.city_code == user.city_code
+    if isinstance(obj, Enterprise) and user.acting_role == Role.CITY:
+        return obj.city_code == user.city_code
+    return can_see(user, obj)
+
+
+def get_visible_or_404(model, ident, user=None):
+    user = user or current_user
+    obj = db.session.get(model, ident)
+    if obj is None or not can_see(user, obj):
+        abort(404)
+    return obj

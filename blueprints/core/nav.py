@@ -1,0 +1,37 @@
+"""The navigation per role and the unread-notice badge.
+
+Each role blueprint registers its menu with register_nav(); the base layout shows the
+items of the user's acting role.
+"""
+from __future__ import annotations
+
+from flask import url_for
+
+from models import Notice, Role, db
+
+NAV: dict[Role, list[tuple[str, str]]] = {}
+
+
+def register_nav(role: Role, items: list[tuple[str, str]]) -> None:
+    """items: (label, endpoint) pairs in menu order."""
+    NAV.setdefault(role, []).extend(items)
+
+
+def nav_for(user) -> list[tuple[str, str]]:
+    return [(label, url_for(endpoint)) for label, endpoint in NAV.get(user.acting_role, [])]
+
+
+def home_endpoint(user) -> str:
+    return {
+        Role.ENTERPRISE: "enterprise.home",
+        Role.SUPPLIER: "supplier.home",
+        Role.CITY: "city.home",
+        Role.PROVINCE: "province.home",
+        Role.EXPERT: "expert.home",
+    }[user.acting_role]
+
+
+def unread_notices(user) -> int:
+    return db.session.execute(
+        db.select(db.func.count(Notice.id)).where(Notice.user_id == user.id, Notice.read_at.is_(None))
+    ).scalar_one()

@@ -1,0 +1,173 @@
+"""Every workflow of the platform as one explicit transition table each.
+
+actions_for(obj, user) lists what the user may do now (the buttons come only from here);
+apply(obj, action, user, reason) checks table + role + row scope, sets the status, writes
+the audit row and flushes. Side effects (deadlines, vouchers, notices) are called by the
+caller after apply(), keyed by (workflow, action): no signals.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from blueprints.core import audit
+from models import AppStatus, Application, Enterprise, RegStatus, Role, Supplier
+
+
+class NotAllowed(Exception):
+    """An action that the table, the role or the row scope does not permit (-> 409/403)."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: str
+    action: str
+    target: str
+    roles: frozenset
+    label: str
+    style: str = "primary"  # primary | danger | secondary
+    needs_reason: bool = False
+    confirm: str = ""
+    guard: Optional[Callable] = field(default=None, compare=False)
+
+
+def T(source, action, target, roles, label, **kw) -> Transition:
+    return Transition(source, action, target, frozenset(roles), label, **kw)
+
+
+E, S, C, P, X = Role.ENTERPRISE, Role.SUPPLIER, Role.CITY, Role.PROVINCE, Role.EXPERT
+R = RegStatus
+
+
+def _in_province(s: Supplier) -> bool:
+    return bool(s.in_province)
+
+
+def _out_of_province(s: Supplier) -> bool:
+    return not s.in_province
+
+
+# REG-3, REG-5, REG-6: enterprise registration is decided by its city.
+ENTERPRISE_REGISTRATION = (
+    T(R.DRAFT, "submit", R.CITY_REVIEW, {E}, "提交审核"),
+    T(R.RETURNED, "submit", R.CITY_REVIEW, {E}, "重新提交"),
+    T(R.CITY_REVIEW, "approve", R.APPROVED, {C}, "通过", confirm="确认通过该企业注册？"),
+    T(R.CITY_REVIEW, "return", R.RETURNED, {C}, "退回修改", style="secondary", needs_reason=True),
+    T(R.CITY_REVIEW, "reject", R.REJECTED, {C}, "驳回", style="danger", needs_reason=True,
+      confirm="驳回是最终决定，确认驳回？"),
+)
+
+# REG-4: in-province suppliers: city (facts) then province with experts; others: province.
+SUPPLIER_REGISTRATION = (
+    T(R.DRAFT, "submit", R.CITY_REVIEW, {S}, "提交审核", guard=_in_province),
+    T(R.DRAFT, "submit", R.PROVINCE_REVIEW, {S}, "提交审核", guard=_out_of_province),
+    T(R.RETURNED, "submit", R.CITY_REVIEW, {S}, "重新提交", guard=_in_province),
+    T(R.RETURNED, "submit", R.PROVINCE_REVIEW, {S}, "重新提交", guard=_out_of_province),
+    T(R.CITY_REVIEW, "approve", R.PROVINCE_REVIEW, {C}, "基本信息属实，报省复核"),
+    T(R.CITY_REVIEW, "return", R.RETURNED, {C}, "退回修改", style="secondary", needs_reason=True),
+    T(R.CITY_REVIEW, "reject", R.REJECTED, {C}, "驳回", style="danger", needs_reason=True,
+      confirm="驳回是最终决定，确认驳回？"),
+    T(R.PROVINCE_REVIEW, "approve", R.APPROVED, {P}, "通过", confirm="确认通过该供应商注册？"),
+    T(R.PROVINCE_REVIEW, "return", R.RETURNED, {P}, "退回修改", style="secondary", needs_reason=True),
+    T(R.PROVINCE_REVIEW, "reject", R.REJECTED, {P}, "驳回", style="danger", needs_reason=True,
+      confirm="驳回是最终决定，确认驳回？"),
+)
+
+A = AppStatus
+# APP-3, APP-4, APP-7: supplier confirms, then the city decides; withdraw until approval.
+APPLICATION = (
+    T(A.DRAFT, "submit", A.SUPPLIER_REVIEW, {E}, "提交申领"),
+    T(A.RETURNED, "submit", A.SUPPLIER_REVIEW, {E}, "重新提交"),
+    T(A.SUPPLIER_REVIEW, "confirm", A.CITY_REVIEW, {S}, "确认合同属实"),
+    T(A.SUPPLIER_REVIEW, "return", A.RETURNED, {S}, "退回企业修改", style="secondary", needs_reason=True),
+    T(A.CITY_REVIEW, "approve", A.APPROVED, {C}, "通过并发放服务券",
+      confirm="通过后将立即发放服务券，确认？"),
+    T(A.CITY_REVIEW, "return", A.RETURNED, {C}, "退回修改", style="secondary", needs_reason=True),
+    T(A.CITY_REVIEW, "reject", A.REJECTED, {C}, "驳回", style="danger", needs_reason=True,
+      confirm="驳回是最终决定，确认驳回？"),
+    *(
+        T(src, "withdraw", A.WITHDRAWN, {E}, "撤回申领", style="danger",
+          confirm="撤回后该申领不能恢复，确认撤回？")
+        for src in (A.DRAFT, A.SUPPLIER_REVIEW, A.CITY_REVIEW, A.RETURNED)
+    ),
+)
+
+WORKFLOWS: dict[type, tuple[str, tuple[Transition, ...]]] = {
+    Enterprise: ("enterprise", ENTERPRISE_REGISTRATION),
+    Supplier: ("supplier", SUPPLIER_REGISTRATION),
+    Application: ("application", APPLICATION),
+}
+
+TERMINAL = {
+    "enterprise": {R.REJECTED},
+    "supplier": {R.REJECTED},
+    "application": {A.APPROVED, A.REJECTED, A.WITHDRAWN},
+}
+
+
+def table_for(obj) -> tuple[str, tuple[Transition, ...]]:
+    return WORKFLOWS[type(obj)]
+
+
+def _scope_ok(obj, user) -> bool:
+    from blueprints.core.access import can_act
+
+    return can_act(user, obj)
+
+
+def actions_for(obj, user) -> list[Transition]:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    _, table = table_for(obj)
+    role = user.acting_role
+    found = [
+        t for t in table
+        if t.source == obj.status and role in t.roles and (t.guard is None or t.guard(obj))
+    ]
+    if found and not _scope_ok(obj, user):
+        return []
+    return found
+
+
+def find(obj, action: str, user) -> Transition:
+    for t in actions_for(obj, user):
+        if t.action == action:
+            return t
+    raise NotAllowed("当前状态下不能执行该操作（可能已被他人处理，请刷新页面）")
+
+
+def apply(obj, action: str, user, reason: str = "", data: dict | None = None):
+    """Move obj through `action`; returns the audit event. Raises NotAllowed."""
+    t = find(obj, action, user)
+    reason = (reason or "").strip()
+    if t.needs_reason and not reason:
+        raise NotAllowed("请填写理由")
+    name, _ = table_for(obj)
+    before = obj.status
+    obj.status = t.target
+    return audit.record(
+        name, obj.id, action, actor=user, from_state=before, to_state=t.target,
+        reason=reason, data=data,
+    )
+
+
+STATUS_LABELS = {
+    "draft": "草稿",
+    "city_review": "地市审核中",
+    "province_review": "省级复核中",
+    "returned": "已退回待修改",
+    "approved": "已通过",
+    "rejected": "已驳回",
+    "supplier_review": "供应商确认中",
+    "withdrawn": "已撤回",
+    "issued": "已发放",
+    "void": "已作废",
+    "published": "已发布",
+    "announced": "已公布",
+}
+
+STATUS_BADGE = {
+    "draft": "muted", "city_review": "info", "province_review": "info", "supplier_review": "info",
+    "returned": "warn", "approved": "ok", "rejected": "bad", "withdrawn": "muted",
+    "issued": "ok", "void": "bad", "published": "ok", "announced": "ok",
+}

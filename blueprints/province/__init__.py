@@ -1,0 +1,10 @@
+"""The province blueprint: every route here is for Role.PROVINCE only (declared once, fails closed)."""
+from flask import Blueprint
+
+from blueprints.core.access import guard_blueprint
+from models import Role
+
+bp = Blueprint("province", __name__, url_prefix="/province")
+guard_blueprint(bp, Role.PROVINCE)
+
+from blueprints.province import routes  # noqa: E402,F401  (registers the routes)

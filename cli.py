@@ -1,0 +1,191 @@
+"""flask commands: create-admin, demo-data, audit verify, seed-cities."""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+
+import click
+from flask import Flask
+
+from blueprints.core import audit, security
+from blueprints.core.timeutil import now, today
+from models import (
+    CatalogItem, CatalogStatus, CatalogVersion, City, CityTarget, Cycle, Enterprise, RegStatus, Role,
+    Supplier, User, db,
+)
+
+GUANGDONG_CITIES = [
+    ("440100", "广州市", "Guangzhou"), ("440200", "韶关市", "Shaoguan"), ("440300", "深圳市", "Shenzhen"),
+    ("440400", "珠海市", "Zhuhai"), ("440500", "汕头市", "Shantou"), ("440600", "佛山市", "Foshan"),
+    ("440700", "江门市", "Jiangmen"), ("440800", "湛江市", "Zhanjiang"), ("440900", "茂名市", "Maoming"),
+    ("441200", "肇庆市", "Zhaoqing"), ("441300", "惠州市", "Huizhou"), ("441400", "梅州市", "Meizhou"),
+    ("441500", "汕尾市", "Shanwei"), ("441600", "河源市", "Heyuan"), ("441700", "阳江市", "Yangjiang"),
+    ("441800", "清远市", "Qingyuan"), ("441900", "东莞市", "Dongguan"), ("442000", "中山市", "Zhongshan"),
+    ("445100", "潮州市", "Chaozhou"), ("445200", "揭阳市", "Jieyang"), ("445300", "云浮市", "Yunfu"),
+]
+
+DEMO_PASSWORD = "Demo-2026-gd"
+
+
+def seed_cities() -> None:
+    existing = set(db.session.execute(db.select(City.code)).scalars())
+    for pos, (code, name, en) in enumerate(GUANGDONG_CITIES):
+        if code not in existing:
+            db.session.add(City(code=code, name=name, name_en=en, position=pos))
+    db.session.flush()
+
+
+def make_user(username: str, role: Role, password: str, display_name: str = "", **scope) -> User:
+    user = User(username=username, role=role, password_hash=security.hash_password(password),
+                display_name=display_name or username, **scope)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user", user.id, "create", actor=None, to_state="active", data={"role": str(role)})
+    return user
+
+
+DEMO_ENTERPRISES = [
+    # username, name, uscc, city, revenue (yuan), established
+    ("ent_gz", "广州明辉精密制造有限公司", "91440101MA5CXK8A3P", "440100", 86_000_000, dt.date(2012, 5, 18)),
+    ("ent_fs", "佛山顺和陶瓷科技有限公司", "91440604MA4UJ2N71Q", "440600", 45_500_000, dt.date(2009, 3, 2)),
+    ("ent_dg", "东莞新科电子有限公司", "91441900MA51RTYW2E", "441900", 23_800_000, dt.date(2016, 11, 8)),
+]
+DEMO_SUPPLIERS = [
+    ("sup_gd", "广东云擎工业互联网科技有限公司", "91440101MA59UHC2XN", True, "440100",
+     ["工业互联网平台", "工业SaaS"], ["203.0.113.0/24", "cloud.yunqing.example.cn"]),
+    ("sup_sz", "深圳智造云服务有限公司", "91440300MA5FPXY15M", True, "440300",
+     ["云基础资源", "生产管控"], ["198.51.100.10"]),
+    ("sup_bj", "北京数联工业云有限公司", "91110108MA01R0WQ4T", False, None, ["研发设计", "工业App"], ["bj.shulian.example.com"]),
+]
+
+
+def _valid_uscc(base17: str) -> str:
+    from stdnum.cn import uscc
+
+    return base17 + uscc.calc_check_digit(base17)
+
+
+def load_demo_data() -> list[tuple[str, str, str]]:
+    """Create demo cities, officers, organisations, catalog and an open cycle. Returns logins."""
+    seed_cities()
+    logins: list[tuple[str, str, str]] = []
+    pw = DEMO_PASSWORD
+
+    def add(username, role, label, **kw):
+        make_user(username, role, pw, **kw)
+        logins.append((username, label, str(role)))
+
+    add("admin", Role.PROVINCE, "省工业和信息化厅管理员", display_name="省厅管理员")
+    add("expert", Role.EXPERT, "专家委员会专家", display_name="李专家")
+    add("operator", Role.OPERATOR, "第三方机构（代省厅）", display_name="第三方机构运营")
+    add("operator_gz", Role.OPERATOR, "第三方机构（代广州市）", display_name="第三方机构（广州）", city_code="440100")
+    cities = db.session.execute(db.select(City).order_by(City.position)).scalars().all()
+    for c in cities:
+        add(f"city_{c.name_en.lower()}", Role.CITY, f"{c.name}经信部门", display_name=f"{c.name}经信局", city_code=c.code)
+
+    for username, name, base, city, revenue, est in DEMO_ENTERPRISES:
+        e = Enterprise(
+            uscc=_valid_uscc(base[:17]), name=name, city_code=city, legal_rep="张伟", established_on=est,
+            revenue_fen=revenue * 100, contact_name="王敏", contact_phone="13800138000",
+            no_violation_declared=True, status=RegStatus.APPROVED, submitted_at=now(), decided_at=now(),
+        )
+        db.session.add(e)
+        db.session.flush()
+        add(username, Role.ENTERPRISE, f"企业：{name}", display_name="王敏", enterprise_id=e.id)
+    e_new = Enterprise(contact_name="陈新", contact_phone="13900139000")
+    db.session.add(e_new)
+    db.session.flush()
+    add("ent_new", Role.ENTERPRISE, "企业（刚注册，资料待填写）", display_name="陈新", enterprise_id=e_new.id)
+
+    for username, name, base, inprov, city, cats, eps in DEMO_SUPPLIERS:
+        s = Supplier(
+            uscc=_valid_uscc(base[:17]), name=name, in_province=inprov, city_code=city, categories=cats,
+            endpoints=eps, contact_name="刘洋", contact_phone="13700137000", status=RegStatus.APPROVED,
+            submitted_at=now(), decided_at=now(), is_pilot=(username == "sup_gd"),
+        )
+        db.session.add(s)
+        db.session.flush()
+        add(username, Role.SUPPLIER, f"供应商：{name}", display_name="刘洋", supplier_id=s.id)
+
+    version = CatalogVersion(number=1, title="2026年应用服务目录", status=CatalogStatus.PUBLISHED,
+                             cumulative_cap_fen=50_000_000, published_at=now())
+    items = [
+        ("YF-01", "云端协同研发设计平台", "研发设计", 150_000),
+        ("SC-01", "生产过程数据上云与可视化", "生产管控", 200_000),
+        ("SC-02", "设备联网与远程运维", "生产管控", 200_000),
+        ("JY-01", "云ERP（经营管理）", "经营管理", 100_000),
+        ("SH-01", "产品远程售后服务平台", "售后服务", 100_000),
+        ("JC-01", "公有云基础资源（计算、存储、网络）", "云基础资源", 80_000),
+        ("PT-01", "工业互联网平台接入服务", "工业互联网平台", 300_000),
+        ("SA-01", "工业SaaS订阅服务", "工业SaaS", 120_000),
+    ]
+    for pos, (code, name, cat, cap) in enumerate(items):
+        version.items.append(CatalogItem(code=code, name=name, category=cat, cap_fen=cap * 100, position=pos,
+                                         description=f"{name}：按合同所列上云上平台费用核定。"))
+    db.session.add(version)
+    year = today().year
+    cycle = Cycle(name=f"{year}年第一批", year=year, status="announced", announced_at=now(),
+                  application_deadline=today() + dt.timedelta(days=60),
+                  settlement_deadline=today() + dt.timedelta(days=240))
+    db.session.add(cycle)
+    for c in cities:
+        db.session.add(CityTarget(city_code=c.code, year=year, target_enterprises=500,
+                                  target_amount_fen=5_000_000_000, quota_fen=7_500_000_000))
+    db.session.flush()
+    return logins
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("seed-cities")
+    def seed_cities_cmd():
+        """Create Guangdong's 21 cities (idempotent)."""
+        seed_cities()
+        db.session.commit()
+        click.echo("21 cities ready")
+
+    @app.cli.command("create-admin")
+    @click.argument("username")
+    @click.option("--password", help="omit to be asked (not echoed)")
+    def create_admin(username, password):
+        """Create a province admin account (the first admin of a new installation)."""
+        seed_cities()
+        if db.session.execute(db.select(User.id).where(User.username == username)).first():
+            raise click.ClickException("该用户名已存在")
+        password = password or getpass.getpass("密码: ")
+        problem = security.password_problem(password, username)
+        if problem:
+            raise click.ClickException(problem)
+        make_user(username, Role.PROVINCE, password, display_name="省厅管理员")
+        db.session.commit()
+        click.echo(f"province admin {username} created")
+
+    @app.cli.command("demo-data")
+    @click.option("--if-empty", is_flag=True, help="do nothing when users already exist")
+    def demo_data(if_empty):
+        """Load demo cities, accounts, organisations, a catalog and an open cycle."""
+        if db.session.execute(db.select(User.id).limit(1)).first():
+            if if_empty:
+                click.echo("demo data already loaded (database not empty)")
+                return
+            raise click.ClickException("database is not empty; demo data is only for a new database")
+        logins = load_demo_data()
+        db.session.commit()
+        click.echo(f"demo data loaded; every demo account's password: {DEMO_PASSWORD}")
+        for username, label, _ in logins[:8]:
+            click.echo(f"  {username:<16} {label}")
+        click.echo("  city_<城市拼音>    e.g. city_guangzhou, city_shenzhen (21 city officers)")
+
+    @app.cli.group("audit")
+    def audit_group():
+        """Audit-trail tools."""
+
+    @audit_group.command("verify")
+    def audit_verify():
+        """Recompute the hash chain; exit 1 when any row was edited or removed."""
+        problems = audit.verify()
+        if problems:
+            for p in problems:
+                click.echo(p)
+            raise SystemExit(1)
+        count = db.session.execute(db.select(db.func.count()).select_from(audit.AuditEvent)).scalar_one()
+        click.echo(f"audit trail intact ({count} events)")

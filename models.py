@@ -1,0 +1,538 @@
+"""The data model of the service platform: one module, typed SQLAlchemy models.
+
+Money is integer fen (BigInteger), never float. Times are timezone-aware UTC through
+UTCDateTime; deadlines are local dates. Status values are lower_snake and never renamed
+(a rename strands records). Models never import flask.request.
+
+Sections: foundation (cities, users, audit, notices, files, calendar, rate limits),
+registration (enterprise, supplier), catalog and cycles, applications and vouchers.
+Later issues (settlement, verification, payout, supervision) add their own sections.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, Optional
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    or_,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores aware datetimes as UTC; returns aware UTC datetimes on every engine."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: use timeutil.now()")
+        value = value.astimezone(dt.timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def _now() -> dt.datetime:
+    from blueprints.core.timeutil import now
+
+    return now()
+
+
+class Role(enum.StrEnum):
+    ENTERPRISE = "enterprise"
+    SUPPLIER = "supplier"
+    CITY = "city"
+    PROVINCE = "province"
+    EXPERT = "expert"
+    OPERATOR = "operator"
+
+
+ROLE_LABELS = {
+    Role.ENTERPRISE: "工业企业",
+    Role.SUPPLIER: "供应商",
+    Role.CITY: "地市经信部门",
+    Role.PROVINCE: "省工业和信息化厅",
+    Role.EXPERT: "专家",
+    Role.OPERATOR: "第三方机构",
+}
+
+PROVINCE_BODY = "province"
+
+
+# --------------------------------------------------------------------------- foundation
+
+
+class City(db.Model):
+    """One of Guangdong's 21 prefecture-level cities (code = administrative division code)."""
+
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(20), unique=True)
+    name_en: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class User(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    # Scope: an enterprise or supplier user belongs to one organisation; a city officer
+    # (and an operator acting for a city) to one city; an operator with no city acts for
+    # the province.
+    enterprise_id: Mapped[Optional[int]] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    supplier_id: Mapped[Optional[int]] = mapped_column(ForeignKey("supplier.id"), index=True)
+    city_code: Mapped[Optional[str]] = mapped_column(ForeignKey("city.code"), index=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped on logout (all sessions), password change and disable: every older cookie dies.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    locale: Mapped[str] = mapped_column(String(10), default="zh_Hans")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    password_changed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    enterprise: Mapped[Optional["Enterprise"]] = relationship(foreign_keys=[enterprise_id])
+    supplier: Mapped[Optional["Supplier"]] = relationship(foreign_keys=[supplier_id])
+    city: Mapped[Optional[City]] = relationship()
+
+    # Flask-Login protocol (written out so the session id carries the version).
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def acting_role(self) -> Role:
+        """The role whose permissions this user exercises (an operator borrows its body's)."""
+        if self.role == Role.OPERATOR:
+            return Role.CITY if self.city_code else Role.PROVINCE
+        return Role(self.role)
+
+    @property
+    def body(self) -> str:
+        """The body the user acts for, as recorded in the audit trail."""
+        if self.acting_role == Role.CITY:
+            return f"city:{self.city_code}"
+        if self.acting_role in (Role.PROVINCE, Role.EXPERT):
+            return PROVINCE_BODY
+        if self.enterprise_id:
+            return f"enterprise:{self.enterprise_id}"
+        if self.supplier_id:
+            return f"supplier:{self.supplier_id}"
+        return ""
+
+
+class AuditEvent(db.Model):
+    """Append-only, hash-chained trail of every state change (SUP-1).
+
+    UPDATE and DELETE are refused by database triggers (see blueprints/core/audit.py);
+    row_hash = sha256(prev_hash + canonical row), so an edited row breaks the chain.
+    """
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    actor_name: Mapped[str] = mapped_column(String(100), default="")
+    actor_role: Mapped[str] = mapped_column(String(16), default="")
+    body: Mapped[str] = mapped_column(String(40), default="")
+    entity_type: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str] = mapped_column(String(40), default="")
+    to_state: Mapped[str] = mapped_column(String(40), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[Optional[dict]] = mapped_column(JSON)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")
+    row_hash: Mapped[str] = mapped_column(String(64), default="")
+
+    __table_args__ = (Index("ix_audit_entity", "entity_type", "entity_id", "id"),)
+
+
+class Notice(db.Model):
+    """An in-app notice to one user (decisions, returns, deadlines)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str] = mapped_column(String(300), default="")
+    read_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_notice_user_unread", "user_id", "read_at", "id"),)
+
+
+class StoredFile(db.Model):
+    """An uploaded or generated document; bytes live in UPLOAD_DIR under their SHA-256.
+
+    owner_type/owner_id name the record the file belongs to; it is served only through
+    that record's access check (DOC-3).
+    """
+
+    __tablename__ = "stored_file"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mime: Mapped[str] = mapped_column(String(40))
+    original_name: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(40), default="")
+    owner_type: Mapped[str] = mapped_column(String(40), default="")
+    owner_id: Mapped[Optional[int]] = mapped_column(Integer)
+    uploaded_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+    __table_args__ = (Index("ix_file_owner", "owner_type", "owner_id"),)
+
+
+class CalendarDay(db.Model):
+    """An admin override of the official working-day calendar (SLA-4)."""
+
+    __tablename__ = "calendar_day"
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(100), default="")
+    set_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+
+
+class RateEvent(db.Model):
+    """One counted attempt (login, lookup); shared by every worker because it is in the DB."""
+
+    __tablename__ = "rate_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+    __table_args__ = (Index("ix_rate_key_at", "key", "at"),)
+
+
+class IdempotencyKey(db.Model):
+    """A form nonce claimed in the same transaction as its effect: a replay does nothing."""
+
+    __tablename__ = "idempotency_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(300), default="")
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idem_user_key"),)
+
+
+class Setting(db.Model):
+    """Scheme settings the province can change (targets, dates); defaults in core/settings."""
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+# --------------------------------------------------------------------------- registration
+
+
+class RegStatus(enum.StrEnum):
+    DRAFT = "draft"
+    CITY_REVIEW = "city_review"
+    PROVINCE_REVIEW = "province_review"
+    RETURNED = "returned"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Enterprise(db.Model):
+    """An industrial enterprise's profile (REG-1). Fields hold the facts in force."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uscc: Mapped[Optional[str]] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    city_code: Mapped[Optional[str]] = mapped_column(ForeignKey("city.code"), index=True)
+    legal_rep: Mapped[str] = mapped_column(String(50), default="")
+    established_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+    revenue_fen: Mapped[Optional[int]] = mapped_column(BigInteger)
+    contact_name: Mapped[str] = mapped_column(String(50), default="")
+    contact_phone: Mapped[str] = mapped_column(String(20), default="")
+    contact_email: Mapped[str] = mapped_column(String(120), default="")
+    dcmm_certified: Mapped[bool] = mapped_column(Boolean, default=False)
+    dcmm_subsidy_received: Mapped[bool] = mapped_column(Boolean, default=False)
+    no_violation_declared: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default=RegStatus.DRAFT, index=True)
+    submitted_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    due_on: Mapped[Optional[dt.date]] = mapped_column(Date, index=True)
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # Sanctions set by later issues; eligibility honours them now (ELIG-4, ELIG-8).
+    violation_recorded: Mapped[bool] = mapped_column(Boolean, default=False)
+    suspended_until_cycle_id: Mapped[Optional[int]] = mapped_column(Integer)
+    disqualified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    city: Mapped[Optional[City]] = relationship()
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (Index("ix_enterprise_queue", "city_code", "status", "due_on"),)
+
+
+class Supplier(db.Model):
+    """A cloud / industrial-internet supplier's profile (REG-2)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uscc: Mapped[Optional[str]] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    in_province: Mapped[bool] = mapped_column(Boolean, default=True)
+    city_code: Mapped[Optional[str]] = mapped_column(ForeignKey("city.code"), index=True)
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    endpoints: Mapped[list] = mapped_column(JSON, default=list)
+    contact_name: Mapped[str] = mapped_column(String(50), default="")
+    contact_phone: Mapped[str] = mapped_column(String(20), default="")
+    contact_email: Mapped[str] = mapped_column(String(120), default="")
+    status: Mapped[str] = mapped_column(String(20), default=RegStatus.DRAFT, index=True)
+    submitted_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    due_on: Mapped[Optional[dt.date]] = mapped_column(Date, index=True)
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    is_pilot: Mapped[bool] = mapped_column(Boolean, default=False)
+    disqualified_until_cycle_id: Mapped[Optional[int]] = mapped_column(Integer)
+    disqualified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    city: Mapped[Optional[City]] = relationship()
+    related_parties: Mapped[list["RelatedParty"]] = relationship(
+        back_populates="supplier", cascade="all, delete-orphan", order_by="RelatedParty.id"
+    )
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (Index("ix_supplier_queue", "city_code", "status", "due_on"),)
+
+
+class RelatedParty(db.Model):
+    """A related party (关联方) a supplier declares (REG-2, REL-1)."""
+
+    __tablename__ = "related_party"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"), index=True)
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+    supplier: Mapped[Supplier] = relationship(back_populates="related_parties")
+
+
+# --------------------------------------------------------------------------- catalog, cycles
+
+
+class CatalogStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+CATALOG_CATEGORIES = (
+    "研发设计",
+    "生产管控",
+    "经营管理",
+    "售后服务",
+    "云基础资源",
+    "工业互联网平台",
+    "工业SaaS",
+    "工业App",
+)
+
+
+class CatalogVersion(db.Model):
+    """A numbered catalog version (CAT-1, CAT-2): a draft is edited, a published one never is."""
+
+    __tablename__ = "catalog_version"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default=CatalogStatus.DRAFT)
+    cumulative_cap_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    published_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+
+    items: Mapped[list["CatalogItem"]] = relationship(
+        back_populates="version", cascade="all, delete-orphan", order_by="CatalogItem.position"
+    )
+
+
+class CatalogItem(db.Model):
+    __tablename__ = "catalog_item"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("catalog_version.id"), index=True)
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text, default="")
+    cap_fen: Mapped[int] = mapped_column(BigInteger)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    version: Mapped[CatalogVersion] = relationship(back_populates="items")
+    __table_args__ = (UniqueConstraint("version_id", "code", name="uq_catalog_item_code"),)
+
+
+class Cycle(db.Model):
+    """A voucher cycle (发放批次) with its two announced deadlines (CYC-1, CYC-2, DL-1)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    year: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    announced_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    application_deadline: Mapped[dt.date] = mapped_column(Date)
+    settlement_deadline: Mapped[dt.date] = mapped_column(Date)
+    verification_days: Mapped[int] = mapped_column(Integer, default=5)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class CityTarget(db.Model):
+    """A city's yearly target and issuance quota (CYC-3); issued_fen can never pass quota_fen."""
+
+    __tablename__ = "city_target"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"))
+    year: Mapped[int] = mapped_column(Integer)
+    target_enterprises: Mapped[int] = mapped_column(Integer, default=0)
+    target_amount_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    quota_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    issued_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("city_code", "year", name="uq_city_target_year"),
+        CheckConstraint("issued_fen >= 0 AND issued_fen <= quota_fen", name="ck_quota_not_exceeded"),
+    )
+
+
+class Budget(db.Model):
+    """A city's payout budget or pilot fund for a settlement period (CYC-4, PIL-3)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"))
+    period: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(10), default="general")  # general | pilot
+    cap_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    committed_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("city_code", "period", "kind", name="uq_budget_period_kind"),
+        CheckConstraint(
+            "committed_fen >= 0 AND committed_fen <= cap_fen", name="ck_budget_not_overspent"
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- applications
+
+
+class AppStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SUPPLIER_REVIEW = "supplier_review"
+    CITY_REVIEW = "city_review"
+    RETURNED = "returned"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class Application(db.Model):
+    """A voucher application (申领) backed by one signed contract (APP-1)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    supplier_id: Mapped[Optional[int]] = mapped_column(ForeignKey("supplier.id"), index=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"))
+    catalog_version_id: Mapped[Optional[int]] = mapped_column(ForeignKey("catalog_version.id"))
+    catalog_item_id: Mapped[Optional[int]] = mapped_column(ForeignKey("catalog_item.id"))
+    contract_no: Mapped[str] = mapped_column(String(64), default="")
+    contract_signed_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+    contract_fee_fen: Mapped[Optional[int]] = mapped_column(BigInteger)
+    contract_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    place_in_guangdong: Mapped[bool] = mapped_column(Boolean, default=True)
+    single_fund_declared: Mapped[bool] = mapped_column(Boolean, default=False)
+    related_party: Mapped[bool] = mapped_column(Boolean, default=False)
+    enterprise_fair_price: Mapped[bool] = mapped_column(Boolean, default=False)
+    supplier_fair_price: Mapped[bool] = mapped_column(Boolean, default=False)
+    pilot: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default=AppStatus.DRAFT, index=True)
+    # First submission time: orders amounts (APP-2, AMT-2); kept across returns.
+    submitted_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    item_amount_fen: Mapped[Optional[int]] = mapped_column(BigInteger)
+    due_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    enterprise: Mapped[Enterprise] = relationship()
+    supplier: Mapped[Optional[Supplier]] = relationship()
+    cycle: Mapped[Cycle] = relationship()
+    catalog_item: Mapped[Optional[CatalogItem]] = relationship()
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_application_city_queue", "city_code", "status", "due_on"),
+        Index("ix_application_supplier_queue", "supplier_id", "status"),
+        Index("ix_application_enterprise_cycle", "enterprise_id", "cycle_id", "status"),
+    )
+
+
+class VoucherStatus(enum.StrEnum):
+    ISSUED = "issued"
+    VOID = "void"
+
+
+class Voucher(db.Model):
+    """An issued service voucher: bound forever to its enterprise, contract and supplier (APP-6)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id"), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"), index=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"), index=True)
+    face_value_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20), default=VoucherStatus.ISSUED, index=True)
+    pilot: Mapped[bool] = mapped_column(Boolean, default=False)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    pdf_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+
+    application: Mapped[Application] = relationship()
+    enterprise: Mapped[Enterprise] = relationship()
+    supplier: Mapped[Supplier] = relationship()
+    cycle: Mapped[Cycle] = relationship()
+    __table_args__ = (CheckConstraint("face_value_fen > 0", name="ck_voucher_positive"),)

@@ -1,0 +1,40 @@
+// Toasts for htmx responses (HX-Trigger {"toast": [...]}) and confirmations. No inline script anywhere (CSP).
+(function () {
+  "use strict";
+  function showToast(message, level) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var el = document.createElement("div");
+    el.className = "toast toast-" + (level || "info");
+    el.setAttribute("role", "status");
+    el.textContent = message;
+    box.appendChild(el);
+    setTimeout(function () { el.remove(); }, 6000);
+  }
+  document.body.addEventListener("toast", function (evt) {
+    var items = evt.detail && evt.detail.value !== undefined ? evt.detail.value : evt.detail;
+    if (!Array.isArray(items)) items = [items];
+    items.forEach(function (t) {
+      if (typeof t === "string") showToast(t, "info");
+      else if (t && t.message) showToast(t.message, t.level);
+    });
+  });
+  // Irreversible acts ask first: <form data-confirm="...">.
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    var msg = form.getAttribute && form.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) { evt.preventDefault(); evt.stopImmediatePropagation(); }
+  }, true);
+  // Select-all checkbox for bulk actions: <input type="checkbox" data-select-all="ids">.
+  document.addEventListener("change", function (evt) {
+    var name = evt.target.getAttribute && evt.target.getAttribute("data-select-all");
+    if (!name) return;
+    var form = evt.target.form || document;
+    form.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (cb) { cb.checked = evt.target.checked; });
+  });
+  // Amount unit switch hints and other progressive bits hook here.
+  document.body.addEventListener("htmx:responseError", function (evt) {
+    var xhr = evt.detail.xhr;
+    if (xhr && !xhr.getResponseHeader("HX-Trigger")) showToast("操作失败（" + xhr.status + "）", "error");
+  });
+})();

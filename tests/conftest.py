@@ -1,0 +1,137 @@
+"""Fixtures: an app on a real database file (SQLite) or a private PostgreSQL database.
+
+The engine is chosen by TEST_DATABASE_URL (scripts/test.sh sets it for the PostgreSQL
+pass). On PostgreSQL a database of its own is created for the run, so parallel runs on
+one server never collide. Each test starts from an empty schema: SQLite copies a
+template file, PostgreSQL truncates every table.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+os.environ.setdefault("INSTANCE_DIR", str(Path(__file__).resolve().parent.parent / "instance" / "test"))
+
+from app import create_app  # noqa: E402
+from blueprints.core import audit  # noqa: E402
+from models import Role, db  # noqa: E402
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+
+def _normalise(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine_name() -> str:
+    return "postgresql" if PG_URL else "sqlite"
+
+
+@pytest.fixture(scope="session")
+def db_template(tmp_path_factory):
+    """Build the schema once: a template SQLite file, or a fresh PostgreSQL database."""
+    if PG_URL:
+        base = sa.engine.make_url(_normalise(PG_URL))
+        name = f"t_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = base.set(database=name).render_as_string(hide_password=False)
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+        with app.app_context():
+            db.create_all()
+            with db.engine.begin() as conn:
+                audit.install_guards(conn)
+            db.engine.dispose()
+        yield {"url": url}
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("schema") / "template.db"
+        app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "TESTING": True})
+        with app.app_context():
+            db.create_all()
+            with db.engine.begin() as conn:
+                audit.install_guards(conn)
+            db.engine.dispose()
+        yield {"path": path}
+
+
+@pytest.fixture
+def db_url(db_template, tmp_path) -> str:
+    if "url" in db_template:
+        eng = sa.create_engine(db_template["url"])
+        with eng.begin() as conn:
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        eng.dispose()
+        return db_template["url"]
+    target = tmp_path / "test.db"
+    shutil.copy(db_template["path"], target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": db_url,
+            "WTF_CSRF_ENABLED": False,
+            "UPLOAD_DIR": str(tmp_path / "uploads"),
+            "SECRET_KEY": "test-secret",
+            "SERVER_NAME": None,
+        }
+    )
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def _login(client, user) -> None:
+    from blueprints.core.timeutil import now
+
+    with client.session_transaction() as s:
+        s["_user_id"] = user.get_id()
+        s["_fresh"] = True
+        s["login_at"] = s["seen"] = now().timestamp()
+
+
+@pytest.fixture
+def login(app):
+    """login(user) -> a test client logged in as that user (a new client each call)."""
+
+    def do(user):
+        c = app.test_client()
+        _login(c, user)
+        return c
+
+    return do
+
+
+@pytest.fixture
+def login_as(app, login):
+    """login_as(role, **scope) -> (client, user) for a fresh user of that role."""
+    from tests.factories import make_user
+
+    def do(role: Role, **kw):
+        user = make_user(role, **kw)
+        db.session.commit()
+        return login(user), user
+
+    return do
