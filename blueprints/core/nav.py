@@ -35,3 +35,17 @@ def unread_notices(user) -> int:
     return db.session.execute(
         db.select(db.func.count(Notice.id)).where(Notice.user_id == user.id, Notice.read_at.is_(None))
     ).scalar_one()
+
+
+# Home-page panels: each feature adds its own (a template and a function giving its data).
+PANELS: dict[Role, list[tuple[int, str, object]]] = {}
+
+
+def register_panel(role: Role, template: str, context=None, order: int = 50) -> None:
+    """template is included on the role's home page with `p` = context(user) (a dict)."""
+    PANELS.setdefault(role, []).append((order, template, context or (lambda user: {})))
+
+
+def panels_for(user) -> list[tuple[str, dict]]:
+    items = sorted(PANELS.get(user.acting_role, []), key=lambda x: x[0])
+    return [(tpl, fn(user)) for _, tpl, fn in items]

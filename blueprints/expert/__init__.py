@@ -7,4 +7,4 @@ from models import Role
 bp = Blueprint("expert", __name__, url_prefix="/expert")
 guard_blueprint(bp, Role.EXPERT)
 
-from blueprints.expert import routes  # noqa: E402,F401  (registers the routes)
+from blueprints.expert import routes, reviews  # noqa: E402,F401  (registers the routes)

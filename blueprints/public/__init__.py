@@ -37,3 +37,6 @@ def healthz():
     """Liveness and database check for the process manager."""
     db.session.execute(db.text("SELECT 1"))
     return jsonify(status="ok")
+
+
+from blueprints.public import suppliers, catalog, verify  # noqa: E402,F401  (registers the routes)
