@@ -237,6 +237,9 @@ def _register_hooks(app: Flask) -> None:
     @app.before_request
     def _request_id():
         g.request_id = uuid.uuid4().hex[:12]
+        # Load the user afresh for every request, even when an outer app context
+        # (a test, a CLI command) is reused across requests.
+        g.pop("_login_user", None)
 
     @app.before_request
     def _idle_timeout():

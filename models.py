@@ -457,6 +457,27 @@ class Budget(db.Model):
     )
 
 
+class CycleNotice(db.Model):
+    """A public announcement of a cycle's deadlines: the first one and every change (CYC-2, DL-1).
+
+    The previous deadlines are kept so anyone can see what moved, when, and why.
+    """
+
+    __tablename__ = "cycle_notice"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    kind: Mapped[str] = mapped_column(String(20), default="announce")  # announce | change
+    application_deadline: Mapped[dt.date] = mapped_column(Date)
+    settlement_deadline: Mapped[dt.date] = mapped_column(Date)
+    previous_application_deadline: Mapped[Optional[dt.date]] = mapped_column(Date)
+    previous_settlement_deadline: Mapped[Optional[dt.date]] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+
+    cycle: Mapped[Cycle] = relationship()
+
+
 # --------------------------------------------------------------------------- applications
 
 

@@ -1,0 +1,129 @@
+"""Browser fixtures: the app served on 127.0.0.1 in a thread, driven by real Chromium.
+
+Playwright drives Debian's /usr/bin/chromium (never a downloaded browser). A missing
+browser fails the test loudly; it is never skipped. Every page records CSP violations
+and console errors, and a test fails if any happened.
+
+Data set-up happens in the test through `live_server.app` (the `app` fixture's context is
+active): commit before driving the browser, and call db.session.rollback() after reading,
+so the test thread never holds SQLite's write lock while the server needs it.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.app = app
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def live_server(app):
+    from models import db
+
+    db.session.commit()
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make test` (it installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+class PageProblems(list):
+    pass
+
+
+def _new_page(browser, viewport, problems):
+    context = browser.new_context(viewport=viewport, locale="zh-CN", accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(15000)
+
+    def on_console(msg):
+        text = msg.text
+        if msg.type == "error" and ("Content Security Policy" in text or "Refused to" in text):
+            problems.append(text)
+
+    pg.on("console", on_console)
+    pg.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    return context, pg
+
+
+@pytest.fixture
+def new_page(browser, request):
+    """new_page(viewport=PHONE) -> a fresh page in its own context (own cookies)."""
+    problems = PageProblems()
+    contexts = []
+
+    def make(viewport=PHONE):
+        ctx, pg = _new_page(browser, viewport, problems)
+        contexts.append((ctx, pg))
+        return pg
+
+    yield make
+    failed = getattr(request.node, "rep_call", None)
+    ARTIFACTS.mkdir(exist_ok=True)
+    for i, (ctx, pg) in enumerate(contexts):
+        if failed is not None and failed.failed:
+            try:
+                pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{i}.png"), full_page=True)
+            except Exception:
+                pass
+        ctx.close()
+    assert not problems, f"browser reported CSP violations or script errors: {problems}"
+
+
+@pytest.fixture
+def page(new_page):
+    """A phone-sized (390x844) page."""
+    return new_page(PHONE)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def login_via_form(pg, base_url: str, username: str, password: str) -> None:
+    pg.goto(f"{base_url}/login")
+    pg.fill("#username", username)
+    pg.fill("#password", password)
+    pg.click("button[type=submit]")
+    pg.wait_for_load_state("networkidle")
