@@ -135,3 +135,30 @@ def login_as(app, login):
         return login(user), user
 
     return do
+
+
+class QueryCounter:
+    def __init__(self):
+        self.count = 0
+        self.statements: list[str] = []
+
+    def __call__(self, conn, cursor, statement, *args):
+        self.count += 1
+        self.statements.append(statement)
+
+
+@pytest.fixture
+def count_queries(app):
+    """with count_queries() as q: ...; q.count is the number of SQL statements run."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def counting():
+        counter = QueryCounter()
+        sa.event.listen(db.engine, "before_cursor_execute", counter)
+        try:
+            yield counter
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", counter)
+
+    return counting

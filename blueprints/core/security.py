@@ -69,6 +69,8 @@ def too_many(key: str, limit: int, window: dt.timedelta) -> bool:
 
 
 def hit(key: str) -> None:
+    # Old events of this key are useless: prune them as we go, so the table stays small.
+    db.session.execute(db.delete(RateEvent).where(RateEvent.key == key, RateEvent.at < now() - dt.timedelta(days=1)))
     db.session.add(RateEvent(key=key, at=now()))
 
 
