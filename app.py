@@ -11,7 +11,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, g, jsonify, render_template, request, session
+from flask import Flask, g, has_request_context, jsonify, render_template, request, session
 from flask_babel import Babel
 from flask_login import LoginManager, current_user, logout_user
 from flask_migrate import Migrate
@@ -143,6 +143,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _select_locale() -> str:
+    if not has_request_context():  # a CLI command or a job rendering a PDF
+        return "zh_Hans"
     if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
         return current_user.locale
     lang = session.get("lang")
@@ -209,6 +211,26 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["date"] = lambda v: v.strftime("%Y-%m-%d") if v else "—"
     app.jinja_env.filters["status_label"] = lambda s: workflow.STATUS_LABELS.get(str(s), str(s))
     app.jinja_env.filters["status_badge"] = lambda s: workflow.STATUS_BADGE.get(str(s), "muted")
+    def actor_label(ev) -> str:
+        """Who acted and for which body (ROLE-6), e.g. "第三方机构 · 代广州市"."""
+        from models import ROLE_LABELS, City, Role
+
+        if not ev.actor_role:
+            return ""
+        if "city_names" not in g:
+            g.city_names = dict(db.session.execute(db.select(City.code, City.name)).all())
+        body = ev.body or ""
+        where = ""
+        if body.startswith("city:"):
+            where = g.city_names.get(body[5:], body[5:])
+        elif body == "province":
+            where = "省工业和信息化厅"
+        label = ROLE_LABELS.get(Role(ev.actor_role), ev.actor_role) if ev.actor_role in Role._value2member_map_ else ev.actor_role
+        if ev.actor_role == Role.OPERATOR:
+            return f"{label} · 代{where}" if where else label
+        return f"{label} · {where}" if where and ev.actor_role == Role.CITY else label
+
+    app.jinja_env.filters["actor_label"] = actor_label
     if app.debug or app.testing:
         from jinja2 import StrictUndefined
 
@@ -218,9 +240,10 @@ def _register_template_helpers(app: Flask) -> None:
     def _globals():
         from models import ROLE_LABELS
 
+        authed = has_request_context() and current_user.is_authenticated  # templates render in CLI/jobs too
         return {
-            "nav_items": nav_for(current_user) if current_user.is_authenticated else [],
-            "unread_count": unread_notices(current_user) if current_user.is_authenticated else 0,
+            "nav_items": nav_for(current_user) if authed else [],
+            "unread_count": unread_notices(current_user) if authed else 0,
             "role_labels": ROLE_LABELS,
             "locales": LOCALES,
             "current_locale": _select_locale(),
@@ -240,6 +263,7 @@ def _register_hooks(app: Flask) -> None:
         # Load the user afresh for every request, even when an outer app context
         # (a test, a CLI command) is reused across requests.
         g.pop("_login_user", None)
+        g.pop("csrf_token", None)
 
     @app.before_request
     def _idle_timeout():

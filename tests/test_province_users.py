@@ -58,3 +58,22 @@ def test_user_list_search_and_pagination(login_as):
     r = c.get("/province/users?q=expert_07", headers={"HX-Request": "true"})
     body = r.get_data(as_text=True)
     assert "<html" not in body and 'id="user-results"' in body and "expert_07" in body and "expert_08" not in body
+
+
+def test_timeline_shows_the_body_an_operator_acted_for(app, login):
+    # rule: ROLE-6, SUP-1
+    from flask import render_template_string
+
+    from blueprints.core import audit
+    from tests.factories import make_enterprise
+
+    op = make_user(Role.OPERATOR, city_code="440100")
+    e = make_enterprise()
+    audit.record("enterprise", e.id, "approve", actor=op, from_state="city_review", to_state="approved")
+    db.session.commit()
+    with app.test_request_context():
+        html = render_template_string(
+            '{% from "_macros/ui.html" import timeline %}{{ timeline(events) }}',
+            events=audit.timeline("enterprise", e.id),
+        )
+    assert "第三方机构 · 代广州市" in html and op.display_name in html

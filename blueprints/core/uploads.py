@@ -111,7 +111,8 @@ def check(filename: str, data: bytes) -> tuple[str, bytes]:
     if not data:
         raise UploadError("文件为空")
     if len(data) > limit:
-        raise UploadError(f"文件超过 {limit // (1024 * 1024)} MB")
+        size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{max(limit // 1024, 1)} KB"
+        raise UploadError(f"文件超过 {size}，请压缩后重新上传")
     ext = Path(filename or "").suffix.lower()
     mime = ALLOWED_EXT.get(ext)
     if mime is None:
