@@ -10,7 +10,7 @@ from flask import Flask
 from blueprints.core import audit, security
 from blueprints.core.timeutil import now, today
 from models import (
-    CatalogItem, CatalogStatus, CatalogVersion, City, CityTarget, Cycle, Enterprise, RegStatus, Role,
+    Budget, CatalogItem, CatalogStatus, CatalogVersion, City, CityTarget, Cycle, Enterprise, RegStatus, Role,
     Supplier, User, db,
 )
 
@@ -131,6 +131,8 @@ def load_demo_data() -> list[tuple[str, str, str]]:
     for c in cities:
         db.session.add(CityTarget(city_code=c.code, year=year, target_enterprises=500,
                                   target_amount_fen=5_000_000_000, quota_fen=7_500_000_000))
+        db.session.add(Budget(city_code=c.code, period=f"{year}-1", kind="general", cap_fen=3_000_000_000))
+        db.session.add(Budget(city_code=c.code, period=f"{year}-1", kind="pilot", cap_fen=500_000_000))
     db.session.flush()
     return logins
 

@@ -277,6 +277,7 @@ class RegStatus(enum.StrEnum):
     RETURNED = "returned"
     APPROVED = "approved"
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"  # only a profile change (REG-9) can be withdrawn
 
 
 class Enterprise(db.Model):
@@ -303,6 +304,15 @@ class Enterprise(db.Model):
     violation_recorded: Mapped[bool] = mapped_column(Boolean, default=False)
     suspended_until_cycle_id: Mapped[Optional[int]] = mapped_column(Integer)
     disqualified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Documents a reviewer needs (DOC-3): the business licence and, when claimed, the DCMM certificate.
+    # stored_file ids, set only by blueprints/core/registration.py after checking the file's owner. No
+    # FOREIGN KEY: enterprise -> stored_file -> user -> enterprise would make the tables a cycle.
+    licence_file_id: Mapped[Optional[int]] = mapped_column(Integer)
+    dcmm_file_id: Mapped[Optional[int]] = mapped_column(Integer)
+    # The latest return, every reason at once (REG-5): [{"field", "label", "text"}]; older
+    # returns are in the audit trail (action "return", data["reasons"]).
+    return_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    returned_by: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -331,6 +341,12 @@ class Supplier(db.Model):
     is_pilot: Mapped[bool] = mapped_column(Boolean, default=False)
     disqualified_until_cycle_id: Mapped[Optional[int]] = mapped_column(Integer)
     disqualified: Mapped[bool] = mapped_column(Boolean, default=False)
+    licence_file_id: Mapped[Optional[int]] = mapped_column(Integer)  # stored_file id, as Enterprise's
+    capability_file_id: Mapped[Optional[int]] = mapped_column(Integer)
+    # Bumped at every submission: expert reviews belong to one round (REG-4).
+    review_round: Mapped[int] = mapped_column(Integer, default=0)
+    return_reasons: Mapped[list] = mapped_column(JSON, default=list)  # as Enterprise.return_reasons
+    returned_by: Mapped[str] = mapped_column(String(16), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -352,6 +368,67 @@ class RelatedParty(db.Model):
     name: Mapped[str] = mapped_column(String(200))
 
     supplier: Mapped[Supplier] = relationship(back_populates="related_parties")
+
+
+class ProfileChange(db.Model):
+    """A change to an approved profile, reviewed before it applies (REG-9).
+
+    `proposed` holds the new values (model attribute -> JSON value; dates as ISO strings);
+    the Enterprise/Supplier row keeps the facts in force until the change is approved.
+    city_code is the reviewing city (the one in force at submission; None for a supplier
+    outside the province, which goes straight to the province).
+    """
+
+    __tablename__ = "profile_change"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[Optional[int]] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    supplier_id: Mapped[Optional[int]] = mapped_column(ForeignKey("supplier.id"), index=True)
+    city_code: Mapped[Optional[str]] = mapped_column(ForeignKey("city.code"))
+    proposed: Mapped[dict] = mapped_column(JSON, default=dict)
+    previous: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=RegStatus.DRAFT, index=True)
+    submitted_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    due_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    return_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    returned_by: Mapped[str] = mapped_column(String(16), default="")
+    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    enterprise: Mapped[Optional[Enterprise]] = relationship()
+    supplier: Mapped[Optional[Supplier]] = relationship()
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_profile_change_queue", "city_code", "status", "due_on"),
+        CheckConstraint("(enterprise_id IS NULL) <> (supplier_id IS NULL)", name="ck_change_one_owner"),
+    )
+
+    @property
+    def owner(self):
+        return self.enterprise or self.supplier
+
+
+class ExpertReview(db.Model):
+    """An expert's score (0-100) and opinion on a supplier's service capability (REG-4).
+
+    One per expert and review round; the province decides with these in view.
+    """
+
+    __tablename__ = "expert_review"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"), index=True)
+    expert_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    round: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int] = mapped_column(Integer)
+    opinion: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+    expert: Mapped[User] = relationship()
+    __table_args__ = (
+        UniqueConstraint("supplier_id", "expert_id", "round", name="uq_expert_review_round"),
+        CheckConstraint("score >= 0 AND score <= 100", name="ck_expert_score_range"),
+    )
 
 
 # --------------------------------------------------------------------------- catalog, cycles
@@ -518,11 +595,20 @@ class Application(db.Model):
     due_on: Mapped[Optional[dt.date]] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The enterprise's own related-party declaration (REL-1: "declared by either").
+    related_declared: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The latest return, listed once and in full (一次性告知); older ones are in the audit trail.
+    return_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    returned_by: Mapped[str] = mapped_column(String(16), default="")
+    confirmed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
     enterprise: Mapped[Enterprise] = relationship()
     supplier: Mapped[Optional[Supplier]] = relationship()
     cycle: Mapped[Cycle] = relationship()
     catalog_item: Mapped[Optional[CatalogItem]] = relationship()
+    catalog_version: Mapped[Optional[CatalogVersion]] = relationship()
+    contract_file: Mapped[Optional[StoredFile]] = relationship()
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         Index("ix_application_city_queue", "city_code", "status", "due_on"),
@@ -556,4 +642,43 @@ class Voucher(db.Model):
     enterprise: Mapped[Enterprise] = relationship()
     supplier: Mapped[Supplier] = relationship()
     cycle: Mapped[Cycle] = relationship()
+    pdf_file: Mapped[Optional[StoredFile]] = relationship()
     __table_args__ = (CheckConstraint("face_value_fen > 0", name="ck_voucher_positive"),)
+
+
+class ContractClaim(db.Model):
+    """The contract a submitted application stands on (ELIG-6), claimed race-free.
+
+    One row per submitted application; the UNIQUE constraints refuse a second application on
+    the same contract (number + supplier) or the same file (SHA-256), even under concurrent
+    submissions. The row is deleted when the application is withdrawn or rejected.
+    """
+
+    __tablename__ = "contract_claim"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id"), unique=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"))
+    contract_no: Mapped[str] = mapped_column(String(64))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("supplier_id", "contract_no", name="uq_claim_supplier_contract"),
+        UniqueConstraint("file_sha256", name="uq_claim_file"),
+    )
+
+
+class EnterpriseCycleCounter(db.Model):
+    """One row per enterprise and cycle, updated first by every issuance (AMT-2, AMT-3).
+
+    The conditional UPDATE of this row is the per-enterprise lock: concurrent approvals for
+    one enterprise compute its remaining cumulative cap one after the other (PostgreSQL row
+    lock; SQLite's BEGIN IMMEDIATE already serialises writers).
+    """
+
+    __tablename__ = "enterprise_cycle_counter"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"))
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))
+    issuances: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (UniqueConstraint("enterprise_id", "cycle_id", name="uq_counter_enterprise_cycle"),)

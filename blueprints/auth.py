@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, request, session, url
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, RadioField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from blueprints.core import audit, security
 from blueprints.core.access import ANY_USER, allow, public
@@ -63,12 +63,12 @@ class SignupForm(FlaskForm):
     def validate_username(self, field):
         exists = db.session.execute(db.select(User.id).where(User.username == field.data)).first()
         if exists:
-            raise ValueError("该用户名已被使用")
+            raise ValidationError("该用户名已被使用")
 
     def validate_password(self, field):
         problem = security.password_problem(field.data or "", self.username.data or "")
         if problem:
-            raise ValueError(problem)
+            raise ValidationError(problem)
 
 
 class PasswordForm(FlaskForm):
@@ -79,7 +79,7 @@ class PasswordForm(FlaskForm):
     def validate_password(self, field):
         problem = security.password_problem(field.data or "", current_user.username)
         if problem:
-            raise ValueError(problem)
+            raise ValidationError(problem)
 
 
 def _start_session(user: User) -> None:

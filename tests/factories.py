@@ -27,8 +27,7 @@ def password_hash(pw: str = PASSWORD) -> str:
 
 def make_uscc(n: int | None = None) -> str:
     n = next(_seq) if n is None else n
-    base = f"9144{n:014d}"[:17]
-    base = base[:17]
+    base = f"9144{n:013d}"  # 17 characters: distinct for every n (the check digit makes 18)
     return base + uscc_mod.calc_check_digit(base)
 
 
@@ -111,3 +110,159 @@ def make_target(city_code="440100", year=None, target_fen=100_000_000_00, quota_
     db.session.add(t)
     db.session.flush()
     return t
+
+
+# --------------------------------------------------------------------------- issue #5: applications
+
+
+def contract_pdf_bytes(label: str | None = None) -> bytes:
+    """A small valid PDF whose bytes (and so SHA-256) differ per label."""
+    import io
+
+    from pypdf import PdfWriter
+
+    w = PdfWriter()
+    w.add_blank_page(width=595, height=842)
+    w.add_metadata({"/Title": label or f"合同-{next(_seq)}"})
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def contract_jpeg_bytes(seed: int | None = None) -> bytes:
+    """A phone-camera-like JPEG (distinct per seed)."""
+    import io
+
+    from PIL import Image
+
+    n = next(_seq) if seed is None else seed
+    img = Image.new("RGB", (320, 240), ((n * 37) % 256, (n * 91) % 256, (n * 53) % 256))
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def make_application(enterprise=None, supplier=None, cycle=None, *, stage="draft", item=None, fee_fen=150_000_00,
+                     contract_no=None, signed_on=dt.date(2025, 1, 10), related=False, pilot=False,
+                     users=None, file_bytes=None):
+    """An application taken to `stage` (draft, supplier_review, city_review, approved) through the real
+    service functions, so claims, counters, audit rows and the voucher are as in production.
+
+    Needs a published catalog (make_catalog) and, for stage approved, a city target (make_target).
+    `users` may carry "enterprise", "supplier", "city" users to act as.
+    """
+    from blueprints.core import application as flow
+    from blueprints.core import issuance, uploads
+    from blueprints.core.catalog import version_in_force
+
+    enterprise = enterprise or make_enterprise()
+    supplier = supplier or make_supplier()
+    cycle = cycle or make_cycle()
+    users = dict(users or {})
+    ent_user = users.get("enterprise") or make_user(Role.ENTERPRISE, enterprise_id=enterprise.id)
+    from models import Application, AppStatus
+
+    a = Application(enterprise_id=enterprise.id, cycle_id=cycle.id, city_code=enterprise.city_code,
+                    status=AppStatus.DRAFT, return_reasons=[])
+    db.session.add(a)
+    db.session.flush()
+    version = version_in_force()
+    item = item or (version.items[0] if version is not None else None)
+    f = uploads.store_bytes(file_bytes or contract_pdf_bytes(), mime="application/pdf", name="合同.pdf",
+                            kind="contract", owner_type="application", owner_id=a.id, user_id=ent_user.id)
+    flow.save_draft(a, flow.DraftData(
+        contract_no=contract_no or f"HT-{next(_seq):05d}", contract_signed_on=signed_on, contract_fee_fen=fee_fen,
+        catalog_item_id=item.id if item is not None else None, supplier_id=supplier.id, place_in_guangdong=True,
+        single_fund_declared=True, related_declared=related, enterprise_fair_price=related), f, ent_user)
+    if stage == "draft":
+        return a
+    flow.submit(a, ent_user)
+    if stage == "supplier_review":
+        return a
+    sup_user = users.get("supplier") or make_user(Role.SUPPLIER, supplier_id=supplier.id)
+    flow.confirm(a, sup_user, pilot=pilot, fair_price=a.related_party)
+    if stage == "city_review":
+        return a
+    city_user = users.get("city") or make_user(Role.CITY, city_code=enterprise.city_code)
+    issuance.approve(a, city_user)
+    return a
+
+
+def make_world(cap_fen=500_000_00, quota_fen=150_000_000_00, city_code="440100", **cycle_kw):
+    """Everything an application needs (issue #5): a published catalog with two items, an open cycle, the
+    city's quota, an approved enterprise and supplier with one user each, and a city officer."""
+    from types import SimpleNamespace
+
+    seed_cities()
+    catalog = make_catalog(cap_fen=cap_fen, items=(("SC-01", "生产数据上云", "生产管控", 200_000_00),
+                                                   ("YF-01", "云端协同研发设计", "研发设计", 150_000_00)),
+                           published_at=now() - dt.timedelta(days=1))
+    cycle = make_cycle(**cycle_kw)
+    target = make_target(city_code=city_code, year=cycle.year, quota_fen=quota_fen, target_fen=quota_fen // 2)
+    enterprise = make_enterprise(city_code=city_code)
+    supplier = make_supplier()
+    w = SimpleNamespace(
+        catalog=catalog, item=catalog.items[0], item2=catalog.items[1], cycle=cycle, target=target,
+        enterprise=enterprise, supplier=supplier,
+        ent_user=make_user(Role.ENTERPRISE, enterprise_id=enterprise.id),
+        sup_user=make_user(Role.SUPPLIER, supplier_id=supplier.id),
+        city_user=make_user(Role.CITY, city_code=city_code),
+    )
+    w.users = {"enterprise": w.ent_user, "supplier": w.sup_user, "city": w.city_user}
+    return w
+
+
+# --------------------------------------------------------------------------- issue #3: registration
+
+
+def enterprise_form(**over) -> dict:
+    """Everything the enterprise profile form needs to be submitted (files not included)."""
+    data = dict(name=f"广州测试制造{next(_seq)}有限公司", uscc=make_uscc(), city_code="440100", legal_rep="张三",
+                established_on="2015-06-30", revenue="1234.5", revenue_unit="wan", contact_name="李四",
+                contact_phone="13800138000", contact_email="", no_violation_declared="y", op="submit")
+    data.update(over)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def supplier_form(**over) -> dict:
+    """Everything the supplier profile form needs to be submitted (files not included)."""
+    data = dict(name=f"测试云服务{next(_seq)}有限公司", uscc=make_uscc(), in_province="1", city_code="440100",
+                categories=["工业SaaS", "云基础资源"], endpoints="203.0.113.0/24\ncloud.example.cn",
+                related_parties="", contact_name="王五", contact_phone="13900139000", contact_email="", op="submit")
+    data.update(over)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def registration_files(kind: str = "enterprise") -> dict:
+    """Fresh upload tuples for the documents a submission needs (a new BytesIO per call)."""
+    import io
+
+    files = {"licence": (io.BytesIO(contract_pdf_bytes("营业执照")), "营业执照.pdf")}
+    if kind == "supplier":
+        files["capability_file"] = (io.BytesIO(contract_pdf_bytes("能力说明")), "能力说明.pdf")
+    return files
+
+
+def make_submitted(kind: str = "enterprise", city_code: str = "440100", in_province: bool = True, **kw):
+    """A complete enterprise or supplier profile (with its documents) submitted through the real
+    service (registration.submit), and its user. Returns (profile, user)."""
+    from flask import current_app
+
+    from blueprints.core import registration, uploads
+
+    if kind == "enterprise":
+        obj = make_enterprise(status=RegStatus.DRAFT, city_code=city_code, **kw)
+        user = make_user(Role.ENTERPRISE, enterprise_id=obj.id)
+        attrs = ("licence_file_id",)
+    else:
+        obj = make_supplier(status=RegStatus.DRAFT, city_code=city_code, in_province=in_province, **kw)
+        user = make_user(Role.SUPPLIER, supplier_id=obj.id)
+        attrs = ("licence_file_id", "capability_file_id")
+    for attr in attrs:
+        f = uploads.store_bytes(contract_pdf_bytes(attr), mime="application/pdf", name=f"{attr}.pdf",
+                                kind=attr, owner_type=kind, owner_id=obj.id, user_id=user.id)
+        setattr(obj, attr, f.id)
+    with current_app.test_request_context():
+        registration.submit(obj, user)
+    db.session.flush()
+    return obj, user

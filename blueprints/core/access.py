@@ -13,6 +13,8 @@ from flask import abort, current_app, request
 from flask_login import current_user
 
 from models import Application, Enterprise, RegStatus, Role, StoredFile, Supplier, Voucher, db
+from models import Budget, CatalogVersion, CityTarget, Cycle  # issue #4
+from models import ProfileChange  # issue #3
 
 PUBLIC = "public"
 ANY_USER = "any_user"
@@ -134,12 +136,43 @@ def _see_file(user, f: StoredFile) -> bool:
     return owner is not None and can_see(user, owner)
 
 
+# Issue #4: catalog versions, cycles, city targets and budgets.
+def _see_catalog_version(user, v) -> bool:
+    return user.acting_role == Role.PROVINCE or v.status == "published"
+
+
+def _see_cycle(user, c) -> bool:
+    return user.acting_role == Role.PROVINCE or c.announced_at is not None
+
+
+def _see_city_figures(user, row) -> bool:
+    r = user.acting_role
+    return r == Role.PROVINCE or (r == Role.CITY and user.city_code == row.city_code)
+
+
+# Issue #3: a change to an approved profile (REG-9) is seen by its owner and its reviewers.
+def _see_profile_change(user, c) -> bool:
+    r = user.acting_role
+    if r == Role.ENTERPRISE:
+        return c.enterprise_id is not None and user.enterprise_id == c.enterprise_id
+    if r == Role.SUPPLIER:
+        return c.supplier_id is not None and user.supplier_id == c.supplier_id
+    if r == Role.CITY:
+        return c.city_code is not None and c.city_code == user.city_code and c.submitted_at is not None
+    return r == Role.PROVINCE and c.submitted_at is not None
+
+
 VISIBILITY: dict[type, Callable] = {
     Enterprise: _see_enterprise,
     Supplier: _see_supplier,
     Application: _see_application,
     Voucher: _see_voucher,
     StoredFile: _see_file,
+    CatalogVersion: _see_catalog_version,
+    Cycle: _see_cycle,
+    CityTarget: _see_city_figures,
+    Budget: _see_city_figures,
+    ProfileChange: _see_profile_change,
 }
 
 # Models a file can belong to, by StoredFile.owner_type.

@@ -20,11 +20,13 @@ class BlockedFetch(Exception):
 
 
 def _make_fetcher():
-    from weasyprint.urls import FatalURLFetchingError, URLFetcher
+    from weasyprint.urls import URLFetcher
 
     class NoFetch(URLFetcher):
         def fetch(self, url, headers=None):
-            raise FatalURLFetchingError(f"blocked fetch: {url[:80]}")
+            # A plain Exception: WeasyPrint drops the resource and renders the rest.
+            # (FatalURLFetchingError is a BaseException that escapes Flask's error handling.)
+            raise BlockedFetch(f"blocked fetch: {url[:80]}")
 
     return NoFetch()
 

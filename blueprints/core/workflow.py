@@ -12,6 +12,8 @@ from typing import Callable, Optional
 
 from blueprints.core import audit
 from models import AppStatus, Application, Enterprise, RegStatus, Role, Supplier
+from models import CatalogStatus, CatalogVersion, Cycle  # issue #4
+from models import ExpertReview, ProfileChange, db  # issue #3
 
 
 class NotAllowed(Exception):
@@ -47,6 +49,13 @@ def _out_of_province(s: Supplier) -> bool:
     return not s.in_province
 
 
+def experts_scored(s: Supplier) -> bool:
+    """REG-4: the province decides with at least one expert's score of this round in view."""
+    return db.session.execute(
+        db.select(ExpertReview.id).where(ExpertReview.supplier_id == s.id, ExpertReview.round == s.review_round)
+    ).first() is not None
+
+
 # REG-3, REG-5, REG-6: enterprise registration is decided by its city.
 ENTERPRISE_REGISTRATION = (
     T(R.DRAFT, "submit", R.CITY_REVIEW, {E}, "提交审核"),
@@ -67,18 +76,69 @@ SUPPLIER_REGISTRATION = (
     T(R.CITY_REVIEW, "return", R.RETURNED, {C}, "退回修改", style="secondary", needs_reason=True),
     T(R.CITY_REVIEW, "reject", R.REJECTED, {C}, "驳回", style="danger", needs_reason=True,
       confirm="驳回是最终决定，确认驳回？"),
-    T(R.PROVINCE_REVIEW, "approve", R.APPROVED, {P}, "通过", confirm="确认通过该供应商注册？"),
+    T(R.PROVINCE_REVIEW, "approve", R.APPROVED, {P}, "通过", confirm="确认通过该供应商注册？",
+      guard=experts_scored),
     T(R.PROVINCE_REVIEW, "return", R.RETURNED, {P}, "退回修改", style="secondary", needs_reason=True),
     T(R.PROVINCE_REVIEW, "reject", R.REJECTED, {P}, "驳回", style="danger", needs_reason=True,
       confirm="驳回是最终决定，确认驳回？"),
 )
 
+
+def _change_via_city(c: ProfileChange) -> bool:
+    return c.city_code is not None
+
+
+def _change_to_province(c: ProfileChange) -> bool:
+    return c.city_code is None
+
+
+def _enterprise_change(c: ProfileChange) -> bool:
+    return c.enterprise_id is not None
+
+
+def _supplier_change(c: ProfileChange) -> bool:
+    return c.supplier_id is not None
+
+
+# REG-9: a change to an approved profile is reviewed by the same reviewers as the
+# registration (enterprise: its city; supplier: its city, then the province); the approved
+# facts stay in force meanwhile. A change is created and submitted in one step.
+PROFILE_CHANGE = (
+    T(R.DRAFT, "submit", R.CITY_REVIEW, {E, S}, "提交变更", guard=_change_via_city),
+    T(R.DRAFT, "submit", R.PROVINCE_REVIEW, {S}, "提交变更", guard=_change_to_province),
+    T(R.RETURNED, "submit", R.CITY_REVIEW, {E, S}, "重新提交变更", guard=_change_via_city),
+    T(R.RETURNED, "submit", R.PROVINCE_REVIEW, {S}, "重新提交变更", guard=_change_to_province),
+    T(R.CITY_REVIEW, "approve", R.APPROVED, {C}, "通过变更", confirm="确认通过该变更？通过后新资料立即生效。",
+      guard=_enterprise_change),
+    T(R.CITY_REVIEW, "approve", R.PROVINCE_REVIEW, {C}, "变更属实，报省复核", guard=_supplier_change),
+    T(R.CITY_REVIEW, "return", R.RETURNED, {C}, "退回修改", style="secondary", needs_reason=True),
+    T(R.CITY_REVIEW, "reject", R.REJECTED, {C}, "不予变更", style="danger", needs_reason=True,
+      confirm="不予变更是最终决定（原资料继续有效），确认？"),
+    T(R.PROVINCE_REVIEW, "approve", R.APPROVED, {P}, "通过变更", confirm="确认通过该变更？通过后新资料立即生效。"),
+    T(R.PROVINCE_REVIEW, "return", R.RETURNED, {P}, "退回修改", style="secondary", needs_reason=True),
+    T(R.PROVINCE_REVIEW, "reject", R.REJECTED, {P}, "不予变更", style="danger", needs_reason=True,
+      confirm="不予变更是最终决定（原资料继续有效），确认？"),
+    *(
+        T(src, "withdraw", R.WITHDRAWN, {E, S}, "撤回变更", style="danger", confirm="撤回该变更申请？")
+        for src in (R.CITY_REVIEW, R.PROVINCE_REVIEW, R.RETURNED)
+    ),
+)
+
 A = AppStatus
+
+
+def _supplier_may_confirm(a: Application) -> bool:
+    """REL-4: a disqualified (or unregistered) supplier cannot confirm (issue #5)."""
+    from blueprints.core.eligibility import supplier_problem
+
+    return supplier_problem(a.supplier, a.cycle_id) is None
+
+
 # APP-3, APP-4, APP-7: supplier confirms, then the city decides; withdraw until approval.
 APPLICATION = (
     T(A.DRAFT, "submit", A.SUPPLIER_REVIEW, {E}, "提交申领"),
     T(A.RETURNED, "submit", A.SUPPLIER_REVIEW, {E}, "重新提交"),
-    T(A.SUPPLIER_REVIEW, "confirm", A.CITY_REVIEW, {S}, "确认合同属实"),
+    T(A.SUPPLIER_REVIEW, "confirm", A.CITY_REVIEW, {S}, "确认合同属实", guard=_supplier_may_confirm),
     T(A.SUPPLIER_REVIEW, "return", A.RETURNED, {S}, "退回企业修改", style="secondary", needs_reason=True),
     T(A.CITY_REVIEW, "approve", A.APPROVED, {C}, "通过并发放服务券",
       confirm="通过后将立即发放服务券，确认？"),
@@ -92,16 +152,34 @@ APPLICATION = (
     ),
 )
 
+# CAT-2: a catalog draft is published once and never changes again (issue #4).
+CATALOG_VERSION = (
+    T(CatalogStatus.DRAFT, "publish", CatalogStatus.PUBLISHED, {P}, "发布",
+      confirm="发布后该版本立即生效且不能再修改，确认发布？"),
+)
+
+# CYC-1, CYC-2, DL-1: a cycle's deadlines are shown on the platform once announced (issue #4).
+CYCLE = (
+    T("draft", "announce", "announced", {P}, "在平台公布",
+      confirm="公布后截止日期将在平台公示；以后提前截止日期须提前30天公告。确认公布？"),
+)
+
 WORKFLOWS: dict[type, tuple[str, tuple[Transition, ...]]] = {
+    CatalogVersion: ("catalog_version", CATALOG_VERSION),
+    Cycle: ("cycle", CYCLE),
     Enterprise: ("enterprise", ENTERPRISE_REGISTRATION),
     Supplier: ("supplier", SUPPLIER_REGISTRATION),
     Application: ("application", APPLICATION),
+    ProfileChange: ("profile_change", PROFILE_CHANGE),
 }
 
 TERMINAL = {
     "enterprise": {R.REJECTED},
     "supplier": {R.REJECTED},
     "application": {A.APPROVED, A.REJECTED, A.WITHDRAWN},
+    "catalog_version": {CatalogStatus.PUBLISHED},
+    "cycle": {"announced"},
+    "profile_change": {R.APPROVED, R.REJECTED, R.WITHDRAWN},
 }
 
 

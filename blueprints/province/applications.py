@@ -1,1 +1,90 @@
-"""Routes of the province blueprint for issue #5 (filled in by that issue)."""
+"""The province's read-only overview of applications and vouchers, per city (issue #5)."""
+from __future__ import annotations
+
+from flask import request
+from sqlalchemy.orm import joinedload
+
+from blueprints.core import audit, eligibility, issuance
+from blueprints.core.access import get_visible_or_404
+from blueprints.core.htmx import page
+from blueprints.core.nav import register_nav, register_panel
+from blueprints.province import bp
+from blueprints.province.app_forms import ApplicationFilter, ProvinceVoucherFilter
+from models import AppStatus, Application, City, Enterprise, Role, Voucher, VoucherStatus, db
+
+register_nav(Role.PROVINCE, [("申领与服务券", "province.application_list")])
+
+PER_PAGE = 30
+
+
+def _panel(user) -> dict:
+    row = db.session.execute(
+        db.select(db.func.count(Voucher.id), db.func.coalesce(db.func.sum(Voucher.face_value_fen), 0))
+        .where(Voucher.status != VoucherStatus.VOID)
+    ).one()
+    pending = db.session.execute(
+        db.select(db.func.count()).where(Application.status.in_((AppStatus.SUPPLIER_REVIEW, AppStatus.CITY_REVIEW)))
+    ).scalar_one()
+    return {"vouchers": row[0], "amount": row[1], "pending": pending}
+
+
+register_panel(Role.PROVINCE, "province/_panel_app.html", _panel, order=30)
+
+
+def city_summary() -> list[tuple]:
+    """Per city: applications in review, vouchers issued and their face value (two aggregate queries)."""
+    apps = dict(db.session.execute(
+        db.select(Application.city_code, db.func.count())
+        .where(Application.status.in_((AppStatus.SUPPLIER_REVIEW, AppStatus.CITY_REVIEW)))
+        .group_by(Application.city_code)).all())
+    issued = {c: (n, s) for c, n, s in db.session.execute(
+        db.select(Voucher.city_code, db.func.count(), db.func.sum(Voucher.face_value_fen))
+        .where(Voucher.status != VoucherStatus.VOID).group_by(Voucher.city_code)).all()}
+    cities = db.session.execute(db.select(City).order_by(City.position)).scalars()
+    return [(c, apps.get(c.code, 0), *issued.get(c.code, (0, 0))) for c in cities]
+
+
+@bp.route("/applications")
+def application_list():
+    """All submitted applications with filters, and the per-city summary."""
+    f = ApplicationFilter(request.args)
+    q = (db.select(Application).join(Application.enterprise).where(Application.submitted_at.is_not(None))
+         .options(joinedload(Application.enterprise), joinedload(Application.supplier)))
+    if f.city.data:
+        q = q.where(Application.city_code == f.city.data)
+    if f.status.data:
+        q = q.where(Application.status == f.status.data)
+    if f.q.data:
+        q = q.where(db.or_(Enterprise.name.contains(f.q.data.strip()), Application.contract_no.contains(f.q.data.strip())))
+    pg = db.paginate(q.order_by(Application.submitted_at.desc(), Application.id.desc()), per_page=PER_PAGE,
+                     error_out=False)
+    return page("province/application_list.html", block="results", pg=pg, f=f, args=f.args(), summary=city_summary())
+
+
+@bp.route("/applications/<int:app_id>")
+def application_detail(app_id: int):
+    """One application, read-only, with its eligibility and timeline."""
+    a = get_visible_or_404(Application, app_id)
+    voucher = db.session.execute(db.select(Voucher).where(Voucher.application_id == a.id)).scalar_one_or_none()
+    return page("application_view.html", a=a, role="province", voucher=voucher, checks=eligibility.check(a.enterprise, a),
+                events=audit.timeline("application", a.id))
+
+
+@bp.route("/vouchers")
+def voucher_list():
+    """Every voucher, with the same filters as the cities' plus the city."""
+    f = ProvinceVoucherFilter(request.args)
+    stmt = issuance.voucher_select(
+        city_code=f.city.data or None, q=f.q.data or "",
+        cycle_id=int(f.cycle.data) if (f.cycle.data or "").isdigit() else None, status=f.status.data or "",
+        pilot=bool(f.pilot.data), issued_from=f.date("issued_from"), issued_to=f.date("issued_to"))
+    pg = db.paginate(stmt, per_page=PER_PAGE, error_out=False)
+    return page("voucher_list.html", block="results", pg=pg, scope="province", endpoint="province.voucher_list",
+                args=f.args(), filters=f)
+
+
+@bp.route("/vouchers/<int:voucher_id>")
+def voucher_detail(voucher_id: int):
+    """One voucher, read-only."""
+    v = get_visible_or_404(Voucher, voucher_id)
+    return page("voucher_view.html", v=v, role="province", events=issuance.voucher_events(v))

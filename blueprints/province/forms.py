@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField, BooleanField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional as Opt, Regexp
+from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Regexp, StopValidation, ValidationError
 
 from blueprints.core import money
 from models import CATALOG_CATEGORIES
@@ -55,8 +55,6 @@ class _Required:
 
     def __call__(self, form, field):
         if field.data is None and not field.errors:
-            from wtforms.validators import StopValidation
-
             raise StopValidation(self.message)
 
 
@@ -75,7 +73,7 @@ class CatalogItemForm(FlaskForm):
 
     def validate_cap(self, field):
         if field.data is not None and field.data <= 0:
-            raise ValueError("补助上限须大于 0")
+            raise ValidationError("补助上限须大于 0")
 
 
 class CatalogVersionForm(FlaskForm):
@@ -86,7 +84,7 @@ class CatalogVersionForm(FlaskForm):
 
     def validate_cumulative_cap(self, field):
         if field.data is not None and field.data <= 0:
-            raise ValueError("累计上限须大于 0")
+            raise ValidationError("累计上限须大于 0")
 
 
 class CatalogImportForm(CatalogVersionForm):
@@ -110,7 +108,7 @@ class CycleForm(FlaskForm):
 
     def validate_settlement_deadline(self, field):
         if field.data and self.application_deadline.data and field.data <= self.application_deadline.data:
-            raise ValueError("兑现截止日期须晚于申领截止日期")
+            raise ValidationError("兑现截止日期须晚于申领截止日期")
 
 
 class TargetForm(FlaskForm):
@@ -124,7 +122,16 @@ class TargetForm(FlaskForm):
 
     def validate_target_amount(self, field):
         if field.data is not None and field.data <= 0:
-            raise ValueError("目标金额须大于 0")
+            raise ValidationError("目标金额须大于 0")
+
+    def validate_quota(self, field):
+        from blueprints.core.cycles import quota_problem
+
+        target = self.target_amount.data
+        if field.data is not None and target:
+            problem = quota_problem(target, field.data)
+            if problem:
+                raise ValidationError(problem)
 
 
 class BudgetForm(FlaskForm):

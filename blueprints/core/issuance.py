@@ -1,0 +1,333 @@
+"""Approval issues the voucher in the same transaction (APP-5, APP-6, AMT-1..3, CYC-3, DOC-1).
+
+approve() runs, in this order, so that concurrent approvals can never exceed the
+enterprise's cumulative cap or the city's issuance quota:
+
+1. lock the enterprise's row for the cycle (a conditional UPDATE of enterprise_cycle_counter:
+   a row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) and re-read
+   the application, so a second approval of it sees the first;
+2. re-check eligibility (ELIG-*) and compute the face value by AMT-3 from committed data;
+3. take the amount from the city's quota with
+   `UPDATE city_target SET issued_fen = issued_fen + :v WHERE ... AND issued_fen + :v <= quota_fen`
+   (no row updated: the quota is used up; the CHECK constraint is the backstop);
+4. move the application to approved (audit row), create the voucher with a >=128-bit random
+   code, render its PDF once and store it with its SHA-256.
+
+A voucher's owner, contract, supplier, code and face value can never change afterwards: no route
+edits them, and the ORM refuses such an UPDATE (see _freeze_voucher below).
+"""
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+
+from flask import current_app, has_request_context, url_for
+from sqlalchemy import event, inspect
+
+from blueprints.core import amounts, audit, eligibility, notices, uploads, workflow
+from blueprints.core.money import yuan
+from blueprints.core.timeutil import now
+from models import AppStatus, Application, CityTarget, EnterpriseCycleCounter, Voucher, VoucherStatus, db
+
+CODE_PREFIX = "GD"
+_CODE_RE = re.compile(r"^GD[A-Z2-7]{26}$")
+
+
+class IssueRefused(Exception):
+    """Approval cannot issue a voucher (cap or quota used up, not eligible); message in Chinese."""
+
+
+# --------------------------------------------------------------------------- codes
+
+
+def new_code() -> str:
+    """GD + base32 of 16 random bytes (128 bits from the OS CSPRNG): unguessable (R48)."""
+    return CODE_PREFIX + base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=")
+
+
+def display_code(code: str) -> str:
+    """GD-XXXX-XXXX-…: the code in groups of four for reading aloud and typing."""
+    body = code[len(CODE_PREFIX):]
+    return "-".join([CODE_PREFIX] + [body[i:i + 4] for i in range(0, len(body), 4)])
+
+
+def normalize_code(text: str | None) -> str | None:
+    """A typed or scanned code in canonical form, or None when it cannot be a code."""
+    s = re.sub(r"[\s\-]", "", (text or "")).upper()[:60]
+    return s if _CODE_RE.match(s) else None
+
+
+def verify_url(code: str) -> str:
+    """The public verification address printed in the QR code (ROLE-7)."""
+    from blueprints.core.application import link
+
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if not base and has_request_context():
+        return url_for("public.voucher_verify", code=code, _external=True)
+    return (base or "").rstrip("/") + link("public.voucher_verify", code=code)
+
+
+# --------------------------------------------------------------------------- locks and quotas
+
+
+def lock_enterprise_cycle(enterprise_id: int, cycle_id: int) -> None:
+    """Serialise every issuance for one enterprise in one cycle (AMT-2/AMT-3 under concurrency)."""
+    from blueprints.core.application import ensure_counter
+
+    ensure_counter(enterprise_id, cycle_id)
+    db.session.execute(
+        db.update(EnterpriseCycleCounter)
+        .where(EnterpriseCycleCounter.enterprise_id == enterprise_id, EnterpriseCycleCounter.cycle_id == cycle_id)
+        .values(issuances=EnterpriseCycleCounter.issuances + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def take_city_quota(city_code: str, year: int, amount_fen: int) -> bool:
+    """CYC-3: add to the city's issued amount only while it stays within the quota."""
+    result = db.session.execute(
+        db.update(CityTarget)
+        .where(CityTarget.city_code == city_code, CityTarget.year == year,
+               CityTarget.issued_fen + amount_fen <= CityTarget.quota_fen)
+        .values(issued_fen=CityTarget.issued_fen + amount_fen)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _quota_message(city_code: str, year: int, amount_fen: int) -> str:
+    t = db.session.execute(
+        db.select(CityTarget).where(CityTarget.city_code == city_code, CityTarget.year == year)
+    ).scalar_one_or_none()
+    if t is None:
+        return f"省厅尚未下达本市 {year} 年服务券发放额度，暂不能发放"
+    return (f"本市 {year} 年服务券发放额度已用完（额度 {yuan(t.quota_fen)}，已发放 {yuan(t.issued_fen)}，"
+            f"本券需 {yuan(amount_fen)}），不能发放（CYC-3）")
+
+
+# --------------------------------------------------------------------------- approval
+
+
+def approve(a: Application, user) -> Voucher:
+    """APP-4/APP-5: approve and issue in one transaction. Raises IssueRefused or NotAllowed."""
+    workflow.find(a, "approve", user)
+    lock_enterprise_cycle(a.enterprise_id, a.cycle_id)
+    db.session.refresh(a)  # committed state after the lock: a second approval sees the first
+    workflow.find(a, "approve", user)
+    failed = [c for c in eligibility.check(a.enterprise, a) if c.ok is not True]
+    if failed:
+        raise IssueRefused("不符合申领条件，不能通过：" + "；".join(c.reason for c in failed))
+    version = a.catalog_version
+    cap = int(version.cumulative_cap_fen) if version is not None else 0
+    issued = amounts.issued_sum(a.enterprise_id, a.cycle_id)
+    pending = amounts.earlier_pending_sum(a.enterprise_id, a.cycle_id, a)
+    face = amounts.face_value(a.item_amount_fen or 0, cap, issued, pending)
+    if face <= 0:
+        raise IssueRefused(
+            f"该企业本批次累计奖补上限 {yuan(cap)} 已用完（已发放 {yuan(issued)}，"
+            f"更早提交的待审申领占用 {yuan(pending)}），不能发放（AMT-2、AMT-3）")
+    if not take_city_quota(a.city_code, a.cycle.year, face):
+        raise IssueRefused(_quota_message(a.city_code, a.cycle.year, face))
+    a.decided_at = now()
+    a.due_on = None
+    workflow.apply(a, "approve", user, data={"face_value_fen": face, "item_amount_fen": a.item_amount_fen,
+                                             "issued_before_fen": issued, "earlier_pending_fen": pending})
+    v = Voucher(code=new_code(), application_id=a.id, enterprise_id=a.enterprise_id, supplier_id=a.supplier_id,
+                cycle_id=a.cycle_id, city_code=a.city_code, face_value_fen=face, status=VoucherStatus.ISSUED,
+                pilot=a.pilot, issued_at=now())
+    db.session.add(v)
+    db.session.flush()
+    audit.record("voucher", v.id, "issue", actor=user, to_state=VoucherStatus.ISSUED,
+                 data={"face_value_fen": face, "application_id": a.id})
+    store_pdf(v, user)
+    from blueprints.core.application import link
+
+    notices.notify_org(enterprise_id=a.enterprise_id, title="服务券已发放",
+                       body=f"面值 {yuan(face)}，券号 {display_code(v.code)}",
+                       link=link("enterprise.voucher_detail", voucher_id=v.id))
+    notices.notify_org(supplier_id=a.supplier_id, title="客户的服务券已发放",
+                       body=f"{a.enterprise.name}：面值 {yuan(face)}")
+    return v
+
+
+def voucher_events(v: Voucher) -> list:
+    """The voucher's timeline: its application's history, then the voucher's own."""
+    return sorted(audit.timeline("application", v.application_id) + audit.timeline("voucher", v.id),
+                  key=lambda ev: ev.id)
+
+
+def voucher_select(*, city_code: str | None = None, q: str = "", cycle_id: int | None = None, status: str = "",
+                   pilot: bool = False, issued_from=None, issued_to=None):
+    """Vouchers with the list filters (city and province lists, xlsx export), newest first."""
+    import datetime as dt
+
+    from sqlalchemy.orm import joinedload
+
+    from blueprints.core.timeutil import LOCAL_TZ
+    from models import Enterprise, Supplier
+
+    stmt = (db.select(Voucher).join(Voucher.enterprise).join(Voucher.supplier)
+            .options(joinedload(Voucher.enterprise), joinedload(Voucher.supplier), joinedload(Voucher.cycle),
+                     joinedload(Voucher.application).joinedload(Application.catalog_item)))
+    if city_code:
+        stmt = stmt.where(Voucher.city_code == city_code)
+    q = (q or "").strip()
+    if q:
+        code = normalize_code(q)
+        stmt = stmt.where(db.or_(Enterprise.name.contains(q), Supplier.name.contains(q), Enterprise.uscc == q,
+                                 Voucher.code == (code or q)))
+    if cycle_id:
+        stmt = stmt.where(Voucher.cycle_id == cycle_id)
+    if status:
+        stmt = stmt.where(Voucher.status == status)
+    if pilot:
+        stmt = stmt.where(Voucher.pilot.is_(True))
+    if issued_from:
+        stmt = stmt.where(Voucher.issued_at >= dt.datetime.combine(issued_from, dt.time.min, tzinfo=LOCAL_TZ))
+    if issued_to:
+        stmt = stmt.where(Voucher.issued_at < dt.datetime.combine(issued_to + dt.timedelta(days=1), dt.time.min,
+                                                                   tzinfo=LOCAL_TZ))
+    return stmt.order_by(Voucher.issued_at.desc(), Voucher.id.desc())
+
+
+XLSX_HEADER = ("券号", "状态", "试点", "企业", "统一社会信用代码", "供应商", "目录服务项", "合同编号", "面值（元）",
+               "批次", "地市", "发放时间")
+
+
+def vouchers_xlsx(vouchers) -> bytes:
+    """The filtered voucher list as a spreadsheet; amounts as exact decimals in 元."""
+    import io
+    from decimal import Decimal
+
+    from openpyxl import Workbook
+
+    from blueprints.core.timeutil import local
+    from blueprints.core.workflow import STATUS_LABELS
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "服务券"
+    ws.append(XLSX_HEADER)
+    for v in vouchers:
+        a = v.application
+        ws.append([display_code(v.code), STATUS_LABELS.get(v.status, v.status), "是" if v.pilot else "",
+                   v.enterprise.name, v.enterprise.uscc, v.supplier.name,
+                   f"{a.catalog_item.code} {a.catalog_item.name}" if a.catalog_item else "", a.contract_no,
+                   Decimal(v.face_value_fen) / 100, v.cycle.name, v.city_code,
+                   local(v.issued_at).strftime("%Y-%m-%d %H:%M")])
+        ws.cell(row=ws.max_row, column=9).number_format = "#,##0.00"
+    for col, width in zip("ABCDEFGHIJKL", (38, 8, 6, 30, 22, 30, 30, 18, 14, 16, 8, 18)):
+        ws.column_dimensions[col].width = width
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------- the PDF (DOC-1)
+
+
+_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+_UNITS = ("", "拾", "佰", "仟")
+_SECTIONS = ("", "万", "亿", "万亿")
+
+
+def _four(g: int) -> str:
+    out, zero, started = "", False, False
+    for pos in (3, 2, 1, 0):
+        d = g // 10**pos % 10
+        if d == 0:
+            zero = zero or started
+        else:
+            out += ("零" if zero else "") + _DIGITS[d] + _UNITS[pos]
+            zero, started = False, True
+    return out
+
+
+def chinese_amount(fen: int) -> str:
+    """人民币大写 of an amount in fen, e.g. 20000000 -> 贰拾万元整 (printed on the voucher)."""
+    yuan_part, cents = divmod(int(fen), 100)
+    groups = []
+    while yuan_part:
+        yuan_part, g = divmod(yuan_part, 10000)
+        groups.append(g)
+    out, need_zero = "", False
+    for i in reversed(range(len(groups))):
+        g = groups[i]
+        if g == 0:
+            need_zero = bool(out)
+            continue
+        if out and (need_zero or g < 1000):
+            out += "零"
+        out += _four(g) + _SECTIONS[i]
+        need_zero = False
+    out = (out or "零") + "元"
+    jiao, fen_ = divmod(cents, 10)
+    if cents == 0:
+        return out + "整"
+    if jiao:
+        out += _DIGITS[jiao] + "角"
+    elif fen_:
+        out += "零"
+    if fen_:
+        out += _DIGITS[fen_] + "分"
+    return out
+
+
+def qr_svg(text: str) -> str:
+    import segno
+
+    return segno.make(text, error="m").svg_inline(scale=3, dark="#000", light=None, omitsize=False)
+
+
+def render_voucher_pdf(v: Voucher) -> bytes:
+    from blueprints.core import pdf
+
+    url = verify_url(v.code)
+    ctx = dict(v=v, a=v.application, code=display_code(v.code), url=url, qr=qr_svg(url))
+    if has_request_context():
+        return pdf.render_pdf("pdf/voucher.html", **ctx)
+    with current_app.test_request_context():  # the template context processors expect a request
+        return pdf.render_pdf("pdf/voucher.html", **ctx)
+
+
+def store_pdf(v: Voucher, user) -> None:
+    """Render once, at issuance; the stored bytes (with their SHA-256) are what is served later."""
+    data = render_voucher_pdf(v)
+    f = uploads.store_bytes(data, mime="application/pdf", name=f"服务券-{v.code}.pdf", kind="voucher_pdf",
+                            owner_type="voucher", owner_id=v.id, user_id=getattr(user, "id", None))
+    v.pdf_file_id = f.id
+    db.session.flush()
+
+
+# --------------------------------------------------------------------------- APP-6: bound forever
+
+VOUCHER_FROZEN = ("code", "application_id", "enterprise_id", "supplier_id", "cycle_id", "city_code",
+                  "face_value_fen", "issued_at")
+APPLICATION_FROZEN = ("enterprise_id", "supplier_id", "cycle_id", "city_code", "contract_no", "contract_file_id",
+                      "contract_signed_on", "contract_fee_fen", "catalog_item_id", "catalog_version_id",
+                      "item_amount_fen", "submitted_at")
+
+
+class FrozenField(Exception):
+    pass
+
+
+@event.listens_for(Voucher, "before_update")
+def _freeze_voucher(mapper, connection, target: Voucher) -> None:
+    state = inspect(target)
+    changed = [f for f in VOUCHER_FROZEN if state.attrs[f].history.has_changes()]
+    if changed:
+        raise FrozenField(f"服务券的归属、合同、供应商和面值不能更改（APP-6）：{', '.join(changed)}")
+
+
+@event.listens_for(Application, "before_update")
+def _freeze_approved_application(mapper, connection, target: Application) -> None:
+    state = inspect(target)
+    hist = state.attrs.status.history
+    before = hist.deleted[0] if hist.deleted else target.status
+    if before != AppStatus.APPROVED:
+        return
+    changed = [f for f in APPLICATION_FROZEN if state.attrs[f].history.has_changes()]
+    if changed:
+        raise FrozenField(f"已发券的申领不能更改合同信息（APP-6）：{', '.join(changed)}")
