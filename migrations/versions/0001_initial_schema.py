@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 16:57:21.209326
+Create Date: 2026-11-27 16:59:51.452085
 
 """
 from alembic import op
