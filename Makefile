@@ -7,7 +7,7 @@ export FLASK_APP := app:create_app
 
 run:
 	@bash scripts/setup.sh run
-	@bash scripts/print-logins.sh
+	@HOST=$(HOST) PORT=$(PORT) bash scripts/print-logins.sh
 	.venv/bin/flask run --host $(HOST) --port $(PORT)
 
 test:

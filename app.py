@@ -81,6 +81,20 @@ class Config:
     VERIFY_LIMIT_PER_ADDRESS = 60  # public voucher look-ups per address per minute
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     TESTING = False
+    # The address printed in voucher QR codes, e.g. https://fwq.gdei.gov.cn (set it in production).
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
+    # How many reverse proxies (nginx) stand in front: their X-Forwarded-* headers are trusted,
+    # so rate limits and the audit trail see the real client address. 0 = none (direct).
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+
+
+from werkzeug.routing import IntegerConverter  # noqa: E402
+
+
+class _IdConverter(IntegerConverter):
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _configure_engine(app: Flask) -> None:
@@ -117,6 +131,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
     if app.config["COOKIE_SECURE"]:
         app.config.update(SESSION_COOKIE_SECURE=True, SESSION_COOKIE_NAME="__Host-session")
+
+    if app.config["TRUSTED_PROXIES"] > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    # <int:...> ids are bounded to the database's INTEGER range: a huge id is a 404, not a 500.
+    app.url_map.converters["int"] = _IdConverter
 
     logging.basicConfig(level=app.config["LOG_LEVEL"])
     app.logger.setLevel(app.config["LOG_LEVEL"])

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
@@ -172,7 +173,12 @@ def signup():
             db.session.flush()
             user.supplier_id = org.id
         db.session.add(user)
-        db.session.flush()
+        try:
+            db.session.flush()
+        except IntegrityError:  # two sign-ups raced for the same username
+            db.session.rollback()
+            form.username.errors.append("该用户名已被使用")
+            return page("auth/signup.html", form=form, only=None, status=422)
         audit.record("user", user.id, "signup", actor=user, to_state="active")
         db.session.commit()
         _start_session(user)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, abort, request, url_for
 from flask_login import current_user
 
 from blueprints.core.access import ANY_USER, get_visible_or_404, guard_blueprint
@@ -37,6 +37,19 @@ def notice_read_all():
     )
     db.session.commit()
     return redirect_to(url_for("common.notice_list"))
+
+
+@bp.route("/notices/<int:notice_id>/open", methods=["POST"])
+def notice_open(notice_id: int):
+    """Mark one notice as read and go to the record it is about."""
+    n = db.session.get(Notice, notice_id)
+    if n is None or n.user_id != current_user.id:
+        abort(404)
+    if n.read_at is None:
+        n.read_at = now()
+        db.session.commit()
+    target = n.link if n.link.startswith("/") and not n.link.startswith("//") else url_for("common.notice_list")
+    return redirect_to(target)
 
 
 def send_stored(f: StoredFile, inline: bool = False) -> Response:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-cat <<'TXT'
+cat <<TXT
 
-  广东省工业互联网应用服务平台 · http://127.0.0.1:5000
+  广东省工业互联网应用服务平台 · http://${HOST:-127.0.0.1}:${PORT:-5000}
   Demo logins (password for every demo account: Demo-2026-gd)
     admin            省工业和信息化厅管理员 (province admin)
     city_guangzhou   广州市经信部门 (city officer; city_<pinyin> for each of the 21 cities)

@@ -62,7 +62,7 @@ if [ ! -f static/vendor/htmx.min.js ] || ! grep -q "$HTMX_VERSION" static/vendor
 fi
 
 if ls translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then
-  .venv/bin/pybabel compile -q -d translations || .venv/bin/pybabel compile -d translations
+  .venv/bin/pybabel compile -d translations >/dev/null
 fi
 
 mkdir -p instance

@@ -19,10 +19,11 @@
       else if (t && t.message) showToast(t.message, t.level);
     });
   });
-  // Irreversible acts ask first: <form data-confirm="...">.
+  // Irreversible acts ask first: <form data-confirm="..."> or <button data-confirm="...">.
   document.addEventListener("submit", function (evt) {
     var form = evt.target;
-    var msg = form.getAttribute && form.getAttribute("data-confirm");
+    var btn = evt.submitter;
+    var msg = (btn && btn.getAttribute("data-confirm")) || (form.getAttribute && form.getAttribute("data-confirm"));
     if (msg && !window.confirm(msg)) { evt.preventDefault(); evt.stopImmediatePropagation(); }
   }, true);
   // Select-all checkbox for bulk actions: <input type="checkbox" data-select-all="ids">.

@@ -77,3 +77,22 @@ def test_timeline_shows_the_body_an_operator_acted_for(app, login):
             events=audit.timeline("enterprise", e.id),
         )
     assert "第三方机构 · 代广州市" in html and op.display_name in html
+
+
+def test_opening_a_notice_marks_it_read_and_follows_its_link(login_as, login):
+    from blueprints.core.notices import notify_users
+    from models import Notice
+
+    c, user = login_as(Role.ENTERPRISE)
+    other = make_user(Role.ENTERPRISE)
+    notify_users([user.id], "您的注册已通过", link="/enterprise/")
+    notify_users([other.id], "别人的消息", link="/enterprise/")
+    db.session.commit()
+    mine = db.session.execute(db.select(Notice).where(Notice.user_id == user.id)).scalar_one()
+    theirs = db.session.execute(db.select(Notice).where(Notice.user_id == other.id)).scalar_one()
+    assert "未读" in c.get("/notices").get_data(as_text=True)
+    r = c.post(f"/notices/{mine.id}/open")
+    assert r.status_code == 303 and r.headers["Location"].endswith("/enterprise/")
+    db.session.expire_all()
+    assert mine.read_at is not None
+    assert c.post(f"/notices/{theirs.id}/open").status_code == 404  # rule: ROLE-8

@@ -349,8 +349,10 @@ def export_xlsx(v: CatalogVersion) -> bytes:
     ws = wb.active
     ws.title = "目录"
     ws.append(XLSX_HEADER)
+    from blueprints.core.xlsx import append_row
+
     for item in v.items:
-        ws.append([item.code, item.name, item.category, item.description, money.fen_to_decimal(item.cap_fen)])
+        append_row(ws, [item.code, item.name, item.category, item.description, money.fen_to_decimal(item.cap_fen)])
     for col, width in zip("ABCDE", (12, 36, 16, 50, 16)):
         ws.column_dimensions[col].width = width
     for cell in ws["E"][1:]:

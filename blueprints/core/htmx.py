@@ -65,5 +65,6 @@ def flashes_to_trigger(response):
             except ValueError:
                 trigger = {existing: None}
         trigger["toast"] = [{"level": c, "message": m} for c, m in messages]
-        response.headers["HX-Trigger"] = json.dumps(trigger, ensure_ascii=False)
+        # ASCII escapes: a raw Chinese header value is refused by gunicorn and by http.server.
+        response.headers["HX-Trigger"] = json.dumps(trigger)
     return response

@@ -118,6 +118,11 @@ def approve(a: Application, user) -> Voucher:
     failed = [c for c in eligibility.check(a.enterprise, a) if c.ok is not True]
     if failed:
         raise IssueRefused("不符合申领条件，不能通过：" + "；".join(c.reason for c in failed))
+    from blueprints.core.application import related_commitments_missing
+
+    related_problem = related_commitments_missing(a)  # REL-1, re-read at approval
+    if related_problem:
+        raise IssueRefused(related_problem)
     version = a.catalog_version
     cap = int(version.cumulative_cap_fen) if version is not None else 0
     issued = amounts.issued_sum(a.enterprise_id, a.cycle_id)
@@ -209,14 +214,15 @@ def vouchers_xlsx(vouchers) -> bytes:
     ws = wb.active
     ws.title = "服务券"
     ws.append(XLSX_HEADER)
+    from blueprints.core.xlsx import append_row
+
     for v in vouchers:
         a = v.application
-        ws.append([display_code(v.code), STATUS_LABELS.get(v.status, v.status), "是" if v.pilot else "",
+        append_row(ws, [display_code(v.code), STATUS_LABELS.get(v.status, v.status), "是" if v.pilot else "",
                    v.enterprise.name, v.enterprise.uscc, v.supplier.name,
                    f"{a.catalog_item.code} {a.catalog_item.name}" if a.catalog_item else "", a.contract_no,
                    Decimal(v.face_value_fen) / 100, v.cycle.name, v.city_code,
                    local(v.issued_at).strftime("%Y-%m-%d %H:%M")])
-        ws.cell(row=ws.max_row, column=9).number_format = "#,##0.00"
     for col, width in zip("ABCDEFGHIJKL", (38, 8, 6, 30, 22, 30, 30, 18, 14, 16, 8, 18)):
         ws.column_dimensions[col].width = width
     out = io.BytesIO()

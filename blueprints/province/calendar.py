@@ -30,6 +30,8 @@ class CalendarDayForm(FlaskForm):
 def _month(arg: str | None) -> dt.date:
     try:
         year, month = (int(x) for x in (arg or "").split("-"))
+        if not 2000 <= year <= 2100:  # also keeps prev/next month arithmetic in range
+            raise ValueError(year)
         return dt.date(year, month, 1)
     except ValueError:
         return timeutil.today().replace(day=1)

@@ -73,6 +73,7 @@ def test_apply_on_a_phone_confirm_approve_and_verify(live_server, new_page):
 
     # 2. The supplier confirms.
     sp = new_page(PHONE)
+    sp.on("dialog", lambda d: d.accept())
     login_via_form(sp, live_server.url, "sup_flow", PASSWORD)
     sp.goto(f"{live_server.url}/supplier/applications")
     sp.click(f"#application-{app_id}-row a")

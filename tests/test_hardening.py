@@ -1,0 +1,86 @@
+"""Hardening found in review: header encoding, huge ids, proxies, spreadsheets, QR base URL."""
+import io
+
+from openpyxl import load_workbook
+
+from app import create_app
+from models import Role, db
+
+
+def test_htmx_toast_header_is_ascii(login_as):
+    # A raw Chinese HX-Trigger value is refused by gunicorn and http.server (latin-1 only).
+    c, _ = login_as(Role.PROVINCE)
+    r = c.post("/province/users/999/active", headers={"HX-Request": "true"})
+    for value in r.headers.values():
+        value.encode("latin-1")
+
+
+def test_flash_toast_travels_ascii_escaped(app):
+    import json
+
+    from flask import Response, flash
+
+    from blueprints.core.htmx import flashes_to_trigger
+
+    with app.test_request_context("/", headers={"HX-Request": "true"}):
+        flash("已通过：广州明辉", "success")
+        resp = flashes_to_trigger(Response("x"))
+        header = resp.headers["HX-Trigger"]
+        header.encode("ascii")
+        assert json.loads(header)["toast"][0]["message"] == "已通过：广州明辉"
+
+
+def test_huge_ids_are_404_not_500(login_as):
+    c, _ = login_as(Role.CITY)
+    for url in ("/files/99999999999999999999", "/files/4294967296"):
+        assert c.get(url).status_code == 404
+
+
+def test_province_calendar_month_out_of_range(login_as):
+    # rule: SLA-4
+    c, _ = login_as(Role.PROVINCE)
+    for month in ("9999-12", "0001-01", "x"):
+        assert c.get(f"/province/calendar?month={month}").status_code == 200
+
+
+def test_proxy_headers_trusted_only_when_configured(db_url, tmp_path):
+    for proxies, expected in ((0, "10.9.9.9"), (1, "203.0.113.7")):
+        app = create_app({"SQLALCHEMY_DATABASE_URI": db_url, "TESTING": True, "TRUSTED_PROXIES": proxies,
+                          "UPLOAD_DIR": str(tmp_path)})
+        seen = {}
+
+        @app.route("/_ip")
+        def _ip():
+            from flask import request
+
+            seen["ip"] = request.remote_addr
+            return "ok"
+
+        _ip._access = frozenset({"public"})
+        app.test_client().get("/_ip", headers={"X-Forwarded-For": "203.0.113.7"},
+                              environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        assert seen["ip"] == expected
+
+
+def test_voucher_export_keeps_formulas_as_text(app):
+    from types import SimpleNamespace
+
+    from blueprints.core.issuance import vouchers_xlsx
+    from blueprints.core.timeutil import now
+
+    ent = SimpleNamespace(name='=HYPERLINK("http://evil","点击")', uscc="x")
+    app_row = SimpleNamespace(catalog_item=None, contract_no="=1+1")
+    v = SimpleNamespace(code="GDABCDEF", status="issued", pilot=False, enterprise=ent,
+                        supplier=SimpleNamespace(name="@SUM(A1)"), application=app_row, face_value_fen=12345,
+                        cycle=SimpleNamespace(name="c"), city_code="440100", issued_at=now())
+    ws = load_workbook(io.BytesIO(vouchers_xlsx([v]))).active
+    row = [c for c in ws[2]]
+    assert all(c.data_type != "f" for c in row)
+    assert row[3].value.startswith("=HYPERLINK")
+
+
+def test_public_base_url_is_used_for_qr(app):
+    from blueprints.core.issuance import verify_url
+
+    app.config["PUBLIC_BASE_URL"] = "https://vouchers.example.gov.cn/"
+    assert verify_url("GDX").startswith("https://vouchers.example.gov.cn/v/")
