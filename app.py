@@ -231,7 +231,9 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["wan"] = money.wan
     app.jinja_env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": timeutil.local(v).strftime(fmt) if v else "—"
     app.jinja_env.filters["date"] = lambda v: v.strftime("%Y-%m-%d") if v else "—"
-    app.jinja_env.filters["status_label"] = lambda s: workflow.STATUS_LABELS.get(str(s), str(s))
+    from flask_babel import gettext
+
+    app.jinja_env.filters["status_label"] = lambda s: gettext(workflow.STATUS_LABELS.get(str(s), str(s)))
     app.jinja_env.filters["status_badge"] = lambda s: workflow.STATUS_BADGE.get(str(s), "muted")
     def actor_label(ev) -> str:
         """Who acted and for which body (ROLE-6), e.g. "第三方机构 · 代广州市"."""
@@ -286,6 +288,7 @@ def _register_hooks(app: Flask) -> None:
         # (a test, a CLI command) is reused across requests.
         g.pop("_login_user", None)
         g.pop("csrf_token", None)
+        g.pop("_flask_babel", None)  # the locale is chosen afresh too
 
     @app.before_request
     def _idle_timeout():

@@ -35,6 +35,26 @@ EN = {
         "claims it once the service is delivered.",
     # Menu entries (registered with register_nav)
     "企业首页": "Home", "供应商首页": "Home", "工作台": "Dashboard", "专家首页": "Home", "账号管理": "Accounts",
+    "申领审核": "Application review", "已发服务券": "Issued vouchers", "注册审核": "Registration review",
+    "本市指标": "City figures", "申领服务券": "Apply for a voucher", "我的服务券": "My vouchers",
+    "单位资料": "Organisation profile", "服务目录": "Service catalog", "工作日历": "Working-day calendar",
+    "批次与截止日期": "Cycles and deadlines", "目标与发放额度": "Targets and quotas", "兑付预算与试点资金": "Budgets",
+    "申领与服务券": "Applications and vouchers", "供应商复核": "Supplier review", "注册名录": "Directory",
+    "数据看板": "Dashboard", "客户申领确认": "Customer applications", "我的客户": "My customers",
+    "供应商评审": "Supplier scoring",
+    # Statuses (workflow.STATUS_LABELS)
+    "草稿": "Draft", "地市审核中": "City review", "省级复核中": "Province review", "已退回待修改": "Returned",
+    "已通过": "Approved", "已驳回": "Rejected", "供应商确认中": "Supplier confirmation", "已撤回": "Withdrawn",
+    "已发放": "Issued", "已作废": "Void", "已发布": "Published", "已公布": "Announced",
+    # Roles (models.ROLE_LABELS)
+    "工业企业": "Industrial enterprise", "供应商": "Supplier", "地市经信部门": "City office",
+    "省工业和信息化厅": "Province", "专家": "Expert", "第三方机构": "Operator",
+    # Landing page
+    "应用服务目录": "Service catalog", "可申领的服务与补助上限": "Services and subsidy caps",
+    "供应商名录": "Suppliers", "已登记的平台商和服务商": "Registered platform and service providers",
+    "服务券查验": "Verify a voucher", "输入券号或扫描二维码核验真伪": "Enter a code or scan the QR code",
+    "批次公告与截止日期变更记录": "Cycle announcements and deadline changes",
+    "应用服务目录与补助标准": "Service catalog and subsidy standards",
 }
 
 
