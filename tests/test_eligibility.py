@@ -176,7 +176,8 @@ def test_the_database_refuses_a_second_claim_even_without_the_check(app):
     db.session.commit()
     sha = db.session.execute(db.select(ContractClaim.file_sha256).where(ContractClaim.application_id == a.id)
                              ).scalar_one()
-    db.session.add(ContractClaim(application_id=b.id, supplier_id=w.supplier.id, contract_no="HT-9",
+    db.session.add(ContractClaim(application_id=b.id, supplier_id=w.supplier.id,
+                                 contract_no=eligibility.contract_key("HT-9"),  # claims store the normalised key
                                  file_sha256="0" * 64))
     with pytest.raises(IntegrityError):
         db.session.flush()

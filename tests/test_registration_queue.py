@@ -128,7 +128,7 @@ def test_bulk_approve_reports_each_item(login):
         RegStatus.APPROVED, RegStatus.APPROVED, RegStatus.REJECTED, RegStatus.CITY_REVIEW)
     # Nothing ticked: said so, not silently ignored.
     r = c.post("/city/registrations/bulk/approve", data={"kind": "enterprise"}, headers=HX)
-    assert "请先勾选" in r.headers["HX-Trigger"]
+    assert "请先勾选" in json.dumps(json.loads(r.headers["HX-Trigger"]), ensure_ascii=False)
 
 
 def test_province_bulk_approve_needs_expert_scores_item_by_item(login):

@@ -107,12 +107,31 @@ def _see_supplier(user, s: Supplier) -> bool:
     return False
 
 
+def supplier_applications_clause(supplier_id: int | None):
+    """ROLE-8: the applications a supplier may see, as a SQL condition. A returned application
+    whose supplier the enterprise has changed stays hidden from the new supplier until it is
+    resubmitted to it: while returned, only the supplier it was submitted to (its contract claim)."""
+    from models import AppStatus, ContractClaim
+
+    claimed = db.select(ContractClaim.id).where(ContractClaim.application_id == Application.id,
+                                                ContractClaim.supplier_id == supplier_id).exists()
+    return db.and_(Application.supplier_id == supplier_id, Application.submitted_at.is_not(None),
+                   db.or_(Application.status != AppStatus.RETURNED, claimed))
+
+
 def _see_application(user, a: Application) -> bool:
     r = user.acting_role
     if r == Role.ENTERPRISE:
         return user.enterprise_id == a.enterprise_id
     if r == Role.SUPPLIER:
-        return user.supplier_id == a.supplier_id and a.submitted_at is not None
+        from models import AppStatus, ContractClaim
+
+        if user.supplier_id is None or user.supplier_id != a.supplier_id or a.submitted_at is None:
+            return False
+        if a.status != AppStatus.RETURNED:
+            return True
+        return db.session.execute(db.select(ContractClaim.id).where(
+            ContractClaim.application_id == a.id, ContractClaim.supplier_id == user.supplier_id)).first() is not None
     if r == Role.CITY:
         return user.city_code == a.city_code and a.submitted_at is not None
     if r == Role.PROVINCE:

@@ -155,10 +155,32 @@ class DraftData:
     enterprise_fair_price: bool = False
 
 
+class DraftRefused(Refused):
+    """The draft names a catalog item or supplier that cannot be chosen; errors = {field: Chinese message}."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("；".join(errors.values()))
+        self.errors = errors
+
+
+def draft_choice_errors(a: Application, catalog_item_id: int | None, supplier_id: int | None) -> dict[str, str]:
+    """Only an item of the form's catalog version (in force, CAT-3) and a selectable supplier (ELIG-8, REL-4)."""
+    errors = {}
+    if catalog_item_id and item_in(form_version(a), catalog_item_id) is None:
+        errors["catalog_item_id"] = "所选目录服务项不存在或不属于当前生效的目录版本，请重新选择"
+    if supplier_id and selectable_supplier(supplier_id, a.cycle_id) is None:
+        errors["supplier_id"] = "所选供应商不存在、未通过登记或已被取消资格，请重新选择"
+    return errors
+
+
 def save_draft(a: Application, data: DraftData, contract_file: StoredFile | None, user) -> None:
-    """Store what the enterprise entered (a draft may be incomplete)."""
+    """Store what the enterprise entered (a draft may be incomplete). Raises DraftRefused (nothing
+    changed) for an unknown or unselectable catalog item or supplier."""
     if a.status not in EDITABLE:
         raise workflow.NotAllowed("该申领已提交，不能修改")
+    errors = draft_choice_errors(a, data.catalog_item_id, data.supplier_id)
+    if errors:
+        raise DraftRefused(errors)
     a.contract_no = (data.contract_no or "").strip()
     a.contract_signed_on = data.contract_signed_on
     a.contract_fee_fen = data.contract_fee_fen
@@ -199,16 +221,47 @@ def missing_for_submit(a: Application) -> list[str]:
     return missing
 
 
+def recheck_related(a: Application) -> bool:
+    """REL-1: the relation is re-read at every step (submit, supplier confirm, city approval), since
+    the supplier may list the enterprise as a related party after the draft was saved. Once
+    related, the application stays flagged."""
+    if not a.related_party and eligibility.is_related(a.enterprise, a.supplier, a.related_declared):
+        a.related_party = True
+    return bool(a.related_party)
+
+
+def related_commitments_missing(a: Application) -> str | None:
+    """REL-1 at city approval: a related-party application needs both fair-price commitments."""
+    if not recheck_related(a):
+        return None
+    missing = []
+    if not a.enterprise_fair_price:
+        missing.append("企业")
+    if not a.supplier_fair_price:
+        missing.append("供应商")
+    if not missing:
+        return None
+    return (f"该申领企业与供应商存在关联关系，但缺少{'和'.join(missing)}的合同价格公允承诺，"
+            "不能通过，请退回补充（REL-1）")
+
+
 def _claim_contract(a: Application) -> None:
     """ELIG-6, race-free: the UNIQUE constraints of contract_claim decide, not a prior read."""
     db.session.execute(db.delete(ContractClaim).where(ContractClaim.application_id == a.id))
-    claim = ContractClaim(application_id=a.id, supplier_id=a.supplier_id, contract_no=a.contract_no.strip(),
+    claim = ContractClaim(application_id=a.id, supplier_id=a.supplier_id, contract_no=eligibility.contract_key(a.contract_no),
                           file_sha256=a.contract_file.sha256)
     try:
         with db.session.begin_nested():
             db.session.add(claim)
     except IntegrityError:
         raise Refused(eligibility.claim_conflict(a) or "该合同已用于另一项申领，一份合同只能申领一张服务券") from None
+
+
+def submitted_supplier_id(a: Application) -> int | None:
+    """The supplier the application was last submitted to (its contract claim), or None."""
+    return db.session.execute(
+        db.select(ContractClaim.supplier_id).where(ContractClaim.application_id == a.id)
+    ).scalar_one_or_none()
 
 
 def release_contract(a: Application) -> None:
@@ -235,6 +288,7 @@ def submit(a: Application, user) -> None:
     workflow.find(a, "submit", user)
     if deadline_passed(a.cycle):
         raise Refused(f"本批次申领已于 {a.cycle.application_deadline:%Y-%m-%d} 截止，不能再提交（DL-5）")
+    recheck_related(a)  # REL-1: missing_for_submit then asks for the enterprise's commitment
     missing = missing_for_submit(a)
     if missing:
         raise Refused("；".join(missing))
@@ -272,6 +326,12 @@ def submit(a: Application, user) -> None:
 def withdraw(a: Application, user) -> None:
     """APP-7: until the city approves; frees the contract and the amount it held (AMT-3)."""
     was_submitted = a.status != AppStatus.DRAFT
+    if a.status == AppStatus.RETURNED:
+        # ROLE-8: a supplier chosen while returned never received it; the withdrawn record names
+        # the supplier it was last submitted to.
+        submitted_to = submitted_supplier_id(a)
+        if submitted_to is not None:
+            a.supplier_id = submitted_to
     workflow.apply(a, "withdraw", user)
     release_contract(a)
     a.due_on = None
@@ -289,7 +349,7 @@ def confirm(a: Application, user, *, pilot: bool = False, fair_price: bool = Fal
     if problem:
         raise Refused(problem + "，不能确认申领（REL-4）")
     workflow.find(a, "confirm", user)
-    if a.related_party and not fair_price:
+    if recheck_related(a) and not fair_price:
         raise Refused("该申领为关联交易，须承诺合同价格为公允的市场价格后才能确认（REL-1）")
     if pilot and not a.supplier.is_pilot:
         raise Refused("只有试点单位才能将申领标记为试点（PIL-2）")

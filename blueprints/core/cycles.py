@@ -17,7 +17,7 @@ from blueprints.core import audit, workflow
 from blueprints.core.catalog import conflicts_as_409
 from blueprints.core.timeutil import local, now, today
 from blueprints.core.money import yuan
-from models import AuditEvent, Budget, City, CityTarget, Cycle, CycleNotice, db
+from models import Application, AuditEvent, Budget, City, CityTarget, Cycle, CycleNotice, db
 
 NOTICE_DAYS = 30
 ENTITY = "cycle"
@@ -121,6 +121,10 @@ def update_cycle(cycle: Cycle, user, *, name: str, year: int, application_deadli
                  application_deadline=application_deadline.isoformat(),
                  settlement_deadline=settlement_deadline.isoformat())
     changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    if year != cycle.year and (cycle.announced_at is not None or db.session.execute(
+            db.select(Application.id).where(Application.cycle_id == cycle.id).limit(1)).first() is not None):
+        # CYC-3: quotas and counters are booked against the cycle's year
+        problems["year"] = "批次已公布或已有申领，不能再修改年度；如需调整，请新建批次"
     if cycle.announced_at is not None and changed and not reason:
         problems.setdefault("reason", "已公布的批次，变更须填写理由（将随公告公示）")
     if problems:

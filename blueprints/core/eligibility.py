@@ -9,6 +9,8 @@ are honoured here already (ELIG-4, ELIG-8, REL-4).
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from dataclasses import dataclass
 
 from blueprints.core.timeutil import local, today
@@ -79,13 +81,20 @@ def supplier_problem(supplier: Supplier | None, cycle_id: int | None) -> str | N
     return None
 
 
+def contract_key(contract_no: str | None) -> str:
+    """ELIG-6: the comparable form of a contract number (NFKC full-width -> half-width, upper case,
+    no whitespace or - _ / .), so "HT-2026-01" and "ｈｔ2026 01" are the same contract."""
+    text = unicodedata.normalize("NFKC", contract_no or "").upper()
+    return re.sub(r"[\s\-_/.\u2010-\u2015\u2212]+", "", text)
+
+
 def claim_conflict(application: Application) -> str | None:
     """ELIG-6: another live application already stands on this contract (number + supplier, or file)."""
     conds = []
     if application.supplier_id and application.contract_no:
         conds.append(
             (ContractClaim.supplier_id == application.supplier_id)
-            & (ContractClaim.contract_no == application.contract_no.strip())
+            & (ContractClaim.contract_no == contract_key(application.contract_no))
         )
     sha = application.contract_file.sha256 if application.contract_file is not None else None
     if sha:

@@ -869,6 +869,8 @@ def bulk_decide(kind: str, ids: list[str], action: str, user) -> list[BulkResult
             results.append(BulkResult(raw, name, False, str(exc)))
         except StaleDataError:
             results.append(BulkResult(raw, name, False, "已被他人处理，请刷新"))
+        except IntegrityError:  # this item's savepoint is rolled back; the others stand
+            results.append(BulkResult(raw, name, False, "与已有记录冲突（如统一社会信用代码重复），未处理，请单独核查"))
     return results
 
 

@@ -21,6 +21,7 @@ from werkzeug.datastructures import FileStorage
 from models import StoredFile, db
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_FILES_PER_OWNER = 20  # R32 quota: stored files per owner record (DOC-3)
 ALLOWED_EXT = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 MAGIC = {"application/pdf": b"%PDF-", "image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}
 PDF_FORBIDDEN = ("/JavaScript", "/JS", "/OpenAction", "/AA", "/Launch", "/EmbeddedFile",
@@ -160,11 +161,23 @@ def store_bytes(data: bytes, *, mime: str, name: str, kind: str, owner_type: str
     return f
 
 
+def check_owner_quota(owner_type: str, owner_id: int | None) -> None:
+    """R32/DOC-3: at most MAX_FILES_PER_OWNER stored files per owner record; raises UploadError."""
+    if owner_id is None:
+        return
+    limit = current_app.config.get("MAX_FILES_PER_OWNER", MAX_FILES_PER_OWNER)
+    count = db.session.execute(db.select(db.func.count(StoredFile.id)).where(
+        StoredFile.owner_type == owner_type, StoredFile.owner_id == owner_id)).scalar_one()
+    if count >= limit:
+        raise UploadError(f"该记录已上传 {count} 个文件，已达上限（每项最多 {limit} 个），不能再上传")
+
+
 def save_upload(storage: FileStorage, *, kind: str, owner_type: str, owner_id: int | None,
                 user_id: int | None) -> StoredFile:
     """Validate and store an uploaded file; raises UploadError (nothing stored) when bad."""
     if storage is None or not storage.filename:
         raise UploadError("请选择文件")
+    check_owner_quota(owner_type, owner_id)
     limit = current_app.config.get("MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES)
     data = storage.stream.read(limit + 1)
     mime, data = check(storage.filename, data)

@@ -44,6 +44,11 @@ class ApplicationForm(FlaskForm):
             choices += [(i.id, f"{i.code} {i.name}（{i.category}，上限 {money.yuan(i.cap_fen)}）") for i in version.items]
         self.catalog_item_id.choices = choices
 
+    def validate_catalog_item_id(self, field) -> None:
+        """Only an item of the form's catalog version (the one in force, CAT-3)."""
+        if field.data and field.data not in {value for value, _ in (field.choices or [])}:
+            raise ValidationError("所选目录服务项不存在或不属于当前生效的目录版本，请重新选择")
+
     def validate_contract_fee(self, field) -> None:
         self.fee_fen = None
         if (field.data or "").strip():

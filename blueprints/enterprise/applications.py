@@ -129,6 +129,11 @@ def application_edit(app_id: int):
         db.session.rollback()
         form.contract_file.errors = [str(exc)]
         return _form_page(a, form, 422, error=str(exc))
+    except flow.DraftRefused as exc:  # unknown/unpublished catalog item or unselectable supplier: nothing saved
+        db.session.rollback()
+        for name, message in exc.errors.items():
+            form[name].errors = [message]
+        return _form_page(a, form, 422, error=str(exc))
     if request.form.get("do") == "submit":
         return _submit(a, form)
     db.session.commit()

@@ -7,7 +7,7 @@ from sqlalchemy.orm import joinedload
 
 from blueprints.core import audit, eligibility
 from blueprints.core import application as flow
-from blueprints.core.access import get_visible_or_404
+from blueprints.core.access import get_visible_or_404, supplier_applications_clause
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.nav import register_nav, register_panel
 from blueprints.supplier import bp
@@ -35,7 +35,7 @@ def application_list():
     """The queue of customers' applications: waiting for confirmation first (oldest first)."""
     f = QueueFilter(request.args)
     q = (db.select(Application).join(Application.enterprise)
-         .where(Application.supplier_id == current_user.supplier_id, Application.submitted_at.is_not(None))
+         .where(supplier_applications_clause(current_user.supplier_id))  # ROLE-8
          .options(joinedload(Application.enterprise), joinedload(Application.catalog_item)))
     if f.status.data:
         q = q.where(Application.status == f.status.data)
@@ -97,8 +97,7 @@ def application_return(app_id: int):
 def customer_list():
     """The supplier's customers: enterprises with applications naming it, with their vouchers."""
     f = QueueFilter(request.args)
-    mine = db.select(Application.enterprise_id).where(Application.supplier_id == current_user.supplier_id,
-                                                      Application.submitted_at.is_not(None))
+    mine = db.select(Application.enterprise_id).where(supplier_applications_clause(current_user.supplier_id))
     q = db.select(Enterprise).where(Enterprise.id.in_(mine)).options(joinedload(Enterprise.city))
     if f.q.data:
         q = q.where(Enterprise.name.contains(f.q.data.strip()))
@@ -106,8 +105,8 @@ def customer_list():
     ids = [e.id for e in pg.items]
     apps = dict(db.session.execute(
         db.select(Application.enterprise_id, db.func.count()).where(
-            Application.enterprise_id.in_(ids), Application.supplier_id == current_user.supplier_id,
-            Application.submitted_at.is_not(None)).group_by(Application.enterprise_id)).all())
+            Application.enterprise_id.in_(ids), supplier_applications_clause(current_user.supplier_id),
+            ).group_by(Application.enterprise_id)).all())
     issued = {e: (n, s) for e, n, s in db.session.execute(
         db.select(Voucher.enterprise_id, db.func.count(), db.func.sum(Voucher.face_value_fen)).where(
             Voucher.enterprise_id.in_(ids), Voucher.supplier_id == current_user.supplier_id)

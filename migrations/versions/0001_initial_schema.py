@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 16:59:51.452085
+Create Date: 2026-11-27 17:26:02.515178
 
 """
 from alembic import op
