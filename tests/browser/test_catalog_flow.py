@@ -3,6 +3,7 @@ enterprise sees the new cap on the public catalog page on a phone (CAT-1, CAT-2,
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from models import CatalogStatus, CatalogVersion, Role, db
 from tests.browser.conftest import DESKTOP, login_via_form
@@ -35,7 +36,7 @@ def test_province_publishes_a_new_cap_and_an_enterprise_sees_it_on_a_phone(live_
     cap.fill("260000")
     admin.locator("tr.editing").get_by_role("button", name="保存").click()
     admin.locator("tr", has_text="SC-01").get_by_text("¥260,000.00").wait_for()
-    assert admin.locator("tr.editing").count() == 0
+    expect(admin.locator("tr.editing")).to_have_count(0)  # waits for htmx to settle the swap
 
     # Publish, accepting the confirmation.
     admin.once("dialog", lambda d: d.accept())
