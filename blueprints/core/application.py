@@ -407,27 +407,4 @@ def review_preview(a: Application) -> amounts.Preview:
     return amounts.preview(a, version, item, a.contract_fee_fen)
 
 
-def working_days_left_many(dues: list[dt.date | None]) -> dict[dt.date, int]:
-    """working_days_left for many due dates with one calendar query (queues, SLA-5)."""
-    days = [d for d in dues if d is not None]
-    if not days:
-        return {}
-    on = today()
-    lo, hi = min(days + [on]), max(days + [on])
-    overrides = timeutil._overrides(lo, hi)
-
-    def workday(d: dt.date) -> bool:
-        return overrides.get(d, timeutil._official_workday(d))
-
-    result = {}
-    for due in set(days):
-        if due == on:
-            result[due] = 0
-            continue
-        a, b, sign = (on, due, 1) if due > on else (due, on, -1)
-        count, d = 0, a
-        while d < b:
-            d += dt.timedelta(days=1)
-            count += workday(d)
-        result[due] = sign * count
-    return result
+working_days_left_many = timeutil.working_days_left_many  # queues (SLA-5): one query for the page

@@ -908,22 +908,8 @@ def expert_reviews(s: Supplier) -> list[ExpertReview]:
 # --------------------------------------------------------------------------- working days (SLA-1, SLA-5)
 
 
-def days_left_many(dues, on: dt.date | None = None) -> dict[dt.date, int]:
-    """working_days_left for many deadlines with one calendar query (no query per row)."""
-    dues = {d for d in dues if d}
-    if not dues:
-        return {}
-    on = on or timeutil.today()
-    lo, hi = min(min(dues), on), max(max(dues), on)
-    # The same calendar as timeutil.working_days_left: the library, then the province's overrides.
-    overrides = timeutil._overrides(lo, hi)
-    cum, count, day = {lo: 0}, 0, lo
-    while day < hi:
-        day += dt.timedelta(days=1)
-        if overrides.get(day, timeutil._official_workday(day)):
-            count += 1
-        cum[day] = count
-    return {d: cum[d] - cum[on] for d in dues}
+# One calendar for every queue: timeutil's (the library, then the province's overrides).
+days_left_many = timeutil.working_days_left_many
 
 
 def calendar_warning(on: dt.date | None = None) -> str | None:

@@ -68,16 +68,24 @@ def add_working_days(start: dt.date, n: int) -> dt.date:
     return day
 
 
-def working_days_left(due: dt.date, on: dt.date | None = None) -> int:
-    """Working days from `on` (exclusive) to `due` (inclusive); negative when overdue."""
+def working_days_left_many(dues, on: dt.date | None = None) -> dict[dt.date, int]:
+    """working_days_left for many deadlines with one override query (queues: no query per row)."""
+    dues = {d for d in dues if d}
+    if not dues:
+        return {}
     on = on or today()
-    if due == on:
-        return 0
-    lo, hi, sign = (on, due, 1) if due > on else (due, on, -1)
+    lo, hi = min(min(dues), on), max(max(dues), on)
     overrides = _overrides(lo, hi)
-    count, day = 0, lo
+    # Working days counted cumulatively from lo; the difference of two counts is the days between.
+    cum, count, day = {lo: 0}, 0, lo
     while day < hi:
         day += dt.timedelta(days=1)
         if overrides.get(day, _official_workday(day)):
             count += 1
-    return sign * count
+        cum[day] = count
+    return {d: cum[d] - cum[on] for d in dues}
+
+
+def working_days_left(due: dt.date, on: dt.date | None = None) -> int:
+    """Working days from `on` (exclusive) to `due` (inclusive); negative when overdue."""
+    return working_days_left_many([due], on)[due]

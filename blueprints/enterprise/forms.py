@@ -1,15 +1,15 @@
 """Forms of the enterprise blueprint: the enterprise profile (REG-1)."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, RadioField, SelectField, StringField
-from wtforms.validators import Length, Optional, Regexp
+from wtforms.validators import Length
 
 from blueprints.core import registration as reg
+from blueprints.core.profile_form import ProfileFormBase
 
 
-class EnterpriseProfileForm(FlaskForm):
-    """Draft saves check only what is filled in; submission (form.submitting) needs everything."""
+class EnterpriseProfileForm(ProfileFormBase):
+    """The enterprise profile (REG-1)."""
 
     name = StringField("企业名称", [reg.Required("请输入企业名称（与营业执照一致）"),
                                    Length(max=200, message="名称不能超过 200 个字")])
@@ -23,24 +23,9 @@ class EnterpriseProfileForm(FlaskForm):
     revenue = StringField("上年度主营业务收入", [reg.Required("请输入上年度主营业务收入"), reg.check_revenue],
                           render_kw={"inputmode": "decimal", "autocomplete": "off"})
     revenue_unit = RadioField("金额单位", choices=[("wan", "万元"), ("yuan", "元")], default="wan", validate_choice=False)
-    contact_name = StringField("联系人", [reg.Required("请输入联系人姓名"), Length(max=50, message="不能超过 50 个字")])
-    contact_phone = StringField("联系电话", [reg.Required("请输入联系电话"), Regexp(reg.PHONE_RE, message=reg.PHONE_MESSAGE)],
-                                render_kw={"inputmode": "tel", "autocomplete": "tel"})
-    contact_email = StringField("电子邮箱（选填）", [Optional(), Regexp(reg.EMAIL_RE, message="电子邮箱格式不正确"),
-                                                 Length(max=120, message="不能超过 120 个字符")],
-                                render_kw={"inputmode": "email", "autocomplete": "email"})
     dcmm_certified = BooleanField("已通过两化融合管理体系贯标评定")
     dcmm_subsidy_received = BooleanField("已获得省级两化融合贯标奖补")
     no_violation_declared = BooleanField(
         "本企业声明：近 5 年无严重违反财政专项资金管理规定的行为",
         [reg.MustTick("须作出无违规声明才能提交审核")])
-    licence_file_id = HiddenField()
     dcmm_file_id = HiddenField()
-
-    submitting = True
-    owner = None
-
-    def __init__(self, *args, owner=None, **kw):
-        super().__init__(*args, **kw)
-        self.owner = owner
-        self.city_code.choices = reg.city_choices()

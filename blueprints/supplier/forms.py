@@ -1,12 +1,12 @@
 """Forms of the supplier blueprint: the supplier profile (REG-2)."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import Length, Optional, Regexp, ValidationError
+from wtforms.validators import Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from blueprints.core import registration as reg
+from blueprints.core.profile_form import ProfileFormBase
 from models import CATALOG_CATEGORIES
 
 
@@ -15,8 +15,8 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class SupplierProfileForm(FlaskForm):
-    """Draft saves check only what is filled in; submission (form.submitting) needs everything."""
+class SupplierProfileForm(ProfileFormBase):
+    """The supplier profile (REG-2)."""
 
     name = StringField("供应商名称", [reg.Required("请输入供应商名称（与营业执照一致）"),
                                     Length(max=200, message="名称不能超过 200 个字")])
@@ -36,22 +36,7 @@ class SupplierProfileForm(FlaskForm):
         "关联方（每行一个：统一社会信用代码 名称；没有可不填）", [Optional(), reg.check_related],
         description="依《企业会计准则第36号》认定的关联方。未如实披露的将被取消资格。",
         render_kw={"rows": 3, "autocapitalize": "characters"})
-    contact_name = StringField("联系人", [reg.Required("请输入联系人姓名"), Length(max=50, message="不能超过 50 个字")])
-    contact_phone = StringField("联系电话", [reg.Required("请输入联系电话"), Regexp(reg.PHONE_RE, message=reg.PHONE_MESSAGE)],
-                                render_kw={"inputmode": "tel", "autocomplete": "tel"})
-    contact_email = StringField("电子邮箱（选填）", [Optional(), Regexp(reg.EMAIL_RE, message="电子邮箱格式不正确"),
-                                                 Length(max=120, message="不能超过 120 个字符")],
-                                render_kw={"inputmode": "email", "autocomplete": "email"})
-    licence_file_id = HiddenField()
     capability_file_id = HiddenField()
-
-    submitting = True
-    owner = None
-
-    def __init__(self, *args, owner=None, **kw):
-        super().__init__(*args, **kw)
-        self.owner = owner
-        self.city_code.choices = reg.city_choices()
 
     def validate_city_code(self, field):
         if self.in_province.data == "0":
