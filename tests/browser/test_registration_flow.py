@@ -34,8 +34,8 @@ def test_enterprise_registers_on_phone_and_city_returns_then_approves(live_serve
     ent.fill("#display_name", "陈新")
     ent.fill("#phone", "13900139000")
     ent.fill("#confirm", "Phone-pass-2026x")
-    # Password last, submitted with Enter: leaving the field would run its inline validation,
-    # whose swap re-renders the password input empty (a sign-up form issue reported to the lead).
+    # Password last, submitted with Enter (inline validation only swaps the error area, so the
+    # typed password survives either way).
     ent.fill("#password", "Phone-pass-2026x")
     ent.press("#password", "Enter")
     ent.wait_for_url(f"{base}/enterprise/")
