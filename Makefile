@@ -8,13 +8,13 @@ export FLASK_APP := app:create_app
 run:
 	@bash scripts/setup.sh run
 	@HOST=$(HOST) PORT=$(PORT) bash scripts/print-logins.sh
-	.venv/bin/flask run --host $(HOST) --port $(PORT)
+	@HOST=$(HOST) PORT=$(PORT) bash scripts/run.sh
 
 test:
 	@bash scripts/setup.sh test
 	bash scripts/test.sh
 
-# Production: gunicorn with sync workers (see gunicorn.conf.py); migrate first.
+# Production: gunicorn with sync workers (see gunicorn.conf.py, which also starts the job consumer); migrate first.
 serve:
 	@bash scripts/setup.sh serve
 	.venv/bin/flask db upgrade

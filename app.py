@@ -112,7 +112,9 @@ def _configure_engine(app: Flask) -> None:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            from blueprints.core.sqlite_tx import begin_sql
+
+            conn.exec_driver_sql(begin_sql())
 
 
 def create_app(overrides: dict | None = None) -> Flask:

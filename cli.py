@@ -138,6 +138,10 @@ def load_demo_data() -> list[tuple[str, str, str]]:
 
 
 def register_cli(app: Flask) -> None:
+    from blueprints.core import jobs
+
+    jobs.register_cli(app)
+
     @app.cli.command("seed-cities")
     def seed_cities_cmd():
         """Create Guangdong's 21 cities (idempotent)."""

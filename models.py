@@ -682,3 +682,53 @@ class EnterpriseCycleCounter(db.Model):
     issuances: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (UniqueConstraint("enterprise_id", "cycle_id", name="uq_counter_enterprise_cycle"),)
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Job(db.Model):
+    """A piece of long work run outside the request (large export, long PDF, import).
+
+    The state lives here, not in the queue: any worker of any server answers its progress,
+    and a job whose consumer died is found by its stale heartbeat and run again.
+    """
+
+    __tablename__ = "job"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    params: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    result_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    started_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    user: Mapped["User"] = relationship()
+    result_file: Mapped[Optional["StoredFile"]] = relationship()
+
+    __table_args__ = (
+        Index("ix_job_user", "user_id", "id"),
+        Index("ix_job_status_heartbeat", "status", "heartbeat_at"),
+    )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (JobStatus.DONE, JobStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if self.status == JobStatus.DONE:
+            return 100
+        return min(99, self.done * 100 // self.total) if self.total else 0

@@ -70,3 +70,50 @@ def file_download(file_id: int):
     """Download a file, only if the user may see the record it belongs to (DOC-3)."""
     f = get_visible_or_404(StoredFile, file_id)
     return send_stored(f, inline=request.args.get("inline") == "1")
+
+
+# --------------------------------------------------------------------------- background jobs
+
+
+def _own_job_or_404(job_id: int):
+    from models import Job
+
+    job = db.session.get(Job, job_id)
+    if job is None or job.user_id != current_user.id:
+        abort(404)  # another user's job does not exist for you
+    return job
+
+
+@bp.route("/jobs")
+def job_list():
+    """The user's background jobs (exports and documents), newest first."""
+    from blueprints.core import jobs
+
+    pg = db.paginate(jobs.visible_jobs(current_user), per_page=PER_PAGE, error_out=False)
+    return page("common/jobs.html", block="results", pg=pg)
+
+
+@bp.route("/jobs/<int:job_id>")
+def job_detail(job_id: int):
+    """One job with its progress; htmx polls the status block until the job has finished."""
+    job = _own_job_or_404(job_id)
+    return page("common/job.html", block="status", job=job)
+
+
+@bp.route("/jobs/<int:job_id>/download")
+def job_download(job_id: int):
+    """The finished job's file, streamed from storage."""
+    from flask import send_file
+
+    from blueprints.core.uploads import path_for
+
+    job = _own_job_or_404(job_id)
+    f = job.result_file
+    if f is None:
+        abort(404)
+    resp = send_file(path_for(f.sha256), mimetype=f.mime, as_attachment=True,
+                     download_name=f.original_name or f"job-{job.id}", conditional=False)
+    resp.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f.original_name or 'download')}"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp

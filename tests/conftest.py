@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+# Background jobs run inside the request that starts them (huey's immediate mode); the tests that
+# need a real consumer start their own processes with JOBS_IMMEDIATE=0.
+os.environ.setdefault("JOBS_IMMEDIATE", "1")
 os.environ.setdefault("INSTANCE_DIR", str(Path(__file__).resolve().parent.parent / "instance" / "test"))
 
 from app import create_app  # noqa: E402

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -149,6 +150,31 @@ def write_bytes(data: bytes) -> str:
         os.chmod(tmp, 0o640)
         os.replace(tmp, target)
     return sha
+
+
+def write_path(src: str | os.PathLike) -> tuple[str, int]:
+    """Move a finished temporary file into storage under its SHA-256 (hashed in chunks: big
+    generated exports never sit in memory). Returns (sha256, size); the source is consumed."""
+    h = hashlib.sha256()
+    size = 0
+    with open(src, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    sha = h.hexdigest()
+    target = path_for(sha)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        os.unlink(src)
+    else:
+        tmp = target.parent / f".up-{os.getpid()}-{sha[:8]}"
+        shutil.copyfile(src, tmp)  # the temp file may be on another file system than UPLOAD_DIR
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o640)
+        os.replace(tmp, target)
+        os.unlink(src)
+    return sha, size
 
 
 def store_bytes(data: bytes, *, mime: str, name: str, kind: str, owner_type: str,

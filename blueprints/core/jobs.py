@@ -1,0 +1,282 @@
+"""Background jobs: long work (large exports, long PDFs, imports) runs outside the request.
+
+- models.Job holds the state (queued, running, done, failed; done/total; message; result file),
+  so any worker of any server answers /jobs/<id>, whose progress bar htmx polls.
+- The queue is huey: a SQLite file in the instance folder on one server (embedded, nothing to
+  install), Redis when REDIS_URL is set (several app servers share it). The consumer is started
+  by `make run` (scripts/run.sh) and by gunicorn itself (gunicorn.conf.py), never by hand.
+- A job is claimed atomically (queued -> running, or running with a stale heartbeat -> running
+  again), so a task delivered twice runs once. sweep() (at consumer start and every minute)
+  re-queues a job whose consumer died mid-way, up to MAX_ATTEMPTS, then fails it with a message.
+- Handlers register with @handler("kind"): they get the Job and a Progress and return a Result,
+  a finished file that is stored under its SHA-256 and offered for download to the job's owner.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from flask import has_app_context
+
+from blueprints.core import uploads
+from blueprints.core.sqlite_tx import deferred_reads
+from blueprints.core.timeutil import now
+from models import Job, JobStatus, StoredFile, db
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+STALE_AFTER = dt.timedelta(minutes=2)  # a running job whose heartbeat is older was abandoned
+PROGRESS_EVERY = 0.5  # seconds between progress writes
+
+
+class JobError(Exception):
+    """A failure whose message is meant for the user (shown as is on the job's page)."""
+
+
+@dataclasses.dataclass
+class Result:
+    path: str  # a temporary file; it is moved into storage
+    name: str  # the download name
+    mime: str
+    message: str = ""
+
+
+HANDLERS: dict[str, Callable[[Job, "Progress"], Result]] = {}
+TITLES: dict[str, str] = {}
+
+
+def handler(kind: str, title: str):
+    def register(fn):
+        HANDLERS[kind] = fn
+        TITLES[kind] = title
+        return fn
+
+    return register
+
+
+# --------------------------------------------------------------------------- the queue
+
+
+def _make_huey():
+    name = os.environ.get("JOBS_QUEUE_NAME", "platform")
+    url = os.environ.get("REDIS_URL", "")
+    immediate = os.environ.get("JOBS_IMMEDIATE", "") == "1"
+    if url:
+        from huey import RedisHuey
+
+        q = RedisHuey(name, url=url, results=False)
+    else:
+        from huey import SqliteHuey
+
+        inst = Path(os.environ.get("INSTANCE_DIR") or Path(__file__).resolve().parents[2] / "instance")
+        inst.mkdir(parents=True, exist_ok=True)
+        q = SqliteHuey(name, filename=str(inst / "jobs-queue.db"), results=False)
+    q.immediate = immediate
+    return q
+
+
+huey = _make_huey()
+
+_worker_app = None
+_worker_app_lock = threading.Lock()
+
+
+def _app():
+    """The consumer's own app (created once per consumer process, from the environment)."""
+    global _worker_app
+    with _worker_app_lock:
+        if _worker_app is None:
+            from app import create_app
+
+            _worker_app = create_app()
+        return _worker_app
+
+
+@huey.task()
+def run_job_task(job_id: int) -> None:
+    if has_app_context():  # immediate mode (tests): run in the caller's app
+        execute(job_id)
+    else:
+        with _app().app_context():
+            execute(job_id)
+
+
+@huey.periodic_task(__import__("huey").crontab(minute="*"))
+def sweep_task() -> None:
+    with _app().app_context():
+        sweep()
+
+
+@huey.on_startup()
+def _sweep_at_start() -> None:
+    try:
+        with _app().app_context():
+            sweep()
+    except Exception:  # a database that is not up yet must not stop the consumer
+        log.exception("job sweep at start-up failed")
+
+
+# --------------------------------------------------------------------------- starting and running
+
+
+def start(kind: str, params: dict, user, *, total: int = 0, title: str = "") -> Job:
+    """Record the job and queue it. Commits (the consumer must see the row before it runs)."""
+    if kind not in HANDLERS:
+        raise KeyError(kind)
+    job = Job(kind=kind, title=title or TITLES[kind], params=params, user_id=user.id, total=total,
+              status=JobStatus.QUEUED)
+    db.session.add(job)
+    db.session.commit()
+    enqueue(job)
+    return job
+
+
+def enqueue(job: Job) -> None:
+    try:
+        run_job_task(job.id)
+    except Exception:
+        log.exception("could not queue job %s", job.id)
+        _finish(job.id, JobStatus.FAILED, "任务队列暂时不可用，请稍后重试")
+
+
+def _claim(job_id: int) -> bool:
+    """queued -> running (or a stale running job taken over); True when this call won it."""
+    t = now()
+    stale = t - STALE_AFTER
+    res = db.session.execute(
+        db.update(Job)
+        .where(Job.id == job_id, Job.attempts < MAX_ATTEMPTS,
+               db.or_(Job.status == JobStatus.QUEUED,
+                      db.and_(Job.status == JobStatus.RUNNING, Job.heartbeat_at < stale)))
+        .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, started_at=t, heartbeat_at=t)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return res.rowcount == 1
+
+
+def _finish(job_id: int, status: str, message: str = "", file_id: int | None = None) -> None:
+    values = dict(status=status, message=message, finished_at=now(), heartbeat_at=now())
+    if file_id is not None:
+        values["result_file_id"] = file_id
+    if status == JobStatus.DONE:
+        values["done"] = db.case((Job.total > Job.done, Job.total), else_=Job.done)
+    db.session.execute(db.update(Job).where(Job.id == job_id).values(**values)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+class Progress:
+    """progress(done, total=None): writes at most every PROGRESS_EVERY seconds, from its own
+    short transaction, so the job's long read never holds a lock the write would wait for."""
+
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int | None = None, *, force: bool = False) -> None:
+        t = time.monotonic()
+        if not force and t - self._last < PROGRESS_EVERY:
+            return
+        self._last = t
+        values = {"done": done, "heartbeat_at": now()}
+        if total is not None:
+            values["total"] = total
+        with deferred_reads(False), db.engine.begin() as conn:
+            conn.execute(db.update(Job).where(Job.id == self.job_id).values(**values))
+
+
+def execute(job_id: int) -> None:
+    """Run one job if it can be claimed; any failure is recorded on the job and logged."""
+    from blueprints.core import notices
+    from blueprints.core.application import link
+
+    if not _claim(job_id):
+        return
+    try:
+        # The whole read runs as a plain (deferred) SQLite reader, so the progress writes from
+        # another connection never wait for it; PostgreSQL ignores this.
+        with deferred_reads():
+            job = db.session.get(Job, job_id)
+            kind, title, user_id = job.kind, job.title, job.user_id
+            fn = HANDLERS.get(kind)
+            if fn is None:
+                raise JobError("未知的任务类型")
+            result = fn(job, Progress(job_id))
+            db.session.commit()  # ends the read transaction before the writes below
+        sha, size = uploads.write_path(result.path)
+        f = StoredFile(sha256=sha, size=size, mime=result.mime, original_name=result.name[:200], kind="job_result",
+                       owner_type="job", owner_id=job_id, uploaded_by=user_id)
+        db.session.add(f)
+        db.session.flush()
+        notices.notify_users([user_id], title=f"{title}已完成",
+                             body=result.message or "文件已生成，可以下载", link=link("common.job_detail", job_id=job_id))
+        _finish(job_id, JobStatus.DONE, result.message, file_id=f.id)
+        log.info("job %s done: %s bytes", job_id, size)
+    except JobError as e:
+        db.session.rollback()
+        _finish(job_id, JobStatus.FAILED, str(e))
+        log.warning("job %s failed: %s", job_id, e)
+    except Exception:
+        db.session.rollback()
+        log.exception("job %s failed", job_id)
+        _finish(job_id, JobStatus.FAILED, f"处理时出错（任务编号 {job_id}），请稍后重试；如果再次出错，请联系省级管理员")
+
+
+def sweep() -> int:
+    """Re-queue jobs whose consumer died (stale heartbeat) or whose queue entry was lost; fail
+    those out of attempts. Returns how many were re-queued."""
+    t = now()
+    stale = t - STALE_AFTER
+    abandoned = db.session.execute(
+        db.select(Job).where(
+            db.or_(db.and_(Job.status == JobStatus.RUNNING, Job.heartbeat_at < stale),
+                   db.and_(Job.status == JobStatus.QUEUED, Job.created_at < t - dt.timedelta(minutes=10))))
+        .limit(100)
+    ).scalars().all()
+    requeued = 0
+    for job in abandoned:
+        if job.attempts >= MAX_ATTEMPTS:
+            _finish(job.id, JobStatus.FAILED, f"多次处理未能完成（任务编号 {job.id}），请重新发起或联系省级管理员")
+            continue
+        log.warning("job %s (%s) re-queued (attempt %s)", job.id, job.kind, job.attempts + 1)
+        enqueue(job)
+        requeued += 1
+    return requeued
+
+
+def visible_jobs(user):
+    return db.select(Job).where(Job.user_id == user.id).order_by(Job.id.desc())
+
+
+def register_cli(app) -> None:
+    """`flask jobs worker` runs the consumer (make run and gunicorn start it themselves);
+    `flask jobs sweep` re-queues abandoned jobs once."""
+    import click
+    from flask import current_app
+    from flask.cli import AppGroup
+
+    group = AppGroup("jobs", help="后台任务 (background jobs)")
+
+    @group.command("worker")
+    @click.option("--workers", default=2, show_default=True, help="jobs run at the same time")
+    def worker(workers: int) -> None:
+        global _worker_app
+        _worker_app = current_app._get_current_object()
+        huey.immediate = False
+        where = os.environ.get("REDIS_URL") or getattr(huey.storage, "filename", "")
+        click.echo(f"job consumer: {workers} worker(s), queue {huey.name} at {where}")
+        huey.create_consumer(workers=workers, worker_type="thread", periodic=True, check_worker_health=True).run()
+
+    @group.command("sweep")
+    def sweep_cmd() -> None:
+        click.echo(f"{sweep()} job(s) re-queued")
+
+    app.cli.add_command(group)

@@ -1,0 +1,185 @@
+"""Background jobs: state in the database, progress followed from another worker, failures shown,
+claims that never run a job twice, abandoned jobs re-run, and only the owner sees a job."""
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import threading
+
+import pytest
+import time_machine
+
+from blueprints.core import jobs
+from blueprints.core.timeutil import now
+from models import Job, JobStatus, Notice, Role, db
+
+# Handlers that exist only for these tests (registered once at import).
+_gate: dict[str, threading.Event] = {}
+
+
+@jobs.handler("test_text", "测试导出")
+def _text_job(job, progress):
+    n = int(job.params["rows"])
+    progress(0, n, force=True)
+    if "half" in _gate:
+        progress(n // 2, force=True)
+        _gate["half"].set()
+        assert _gate["go"].wait(10)
+    fh = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8")
+    with fh:
+        for i in range(n):
+            fh.write(f"第{i}行\n")
+    return jobs.Result(fh.name, "测试.txt", "text/plain", message=f"{n} 行")
+
+
+@jobs.handler("test_refused", "测试失败")
+def _refused_job(job, progress):
+    raise jobs.JobError("筛选条件没有匹配的记录")
+
+
+@jobs.handler("test_crash", "测试崩溃")
+def _crash_job(job, progress):
+    raise RuntimeError("disk on fire")
+
+
+@pytest.fixture
+def other_app(db_url, app):
+    """A second app on the same database and upload folder: another gunicorn worker or server."""
+    from app import create_app
+
+    return create_app({**{k: app.config[k] for k in ("TESTING", "SQLALCHEMY_DATABASE_URI", "WTF_CSRF_ENABLED",
+                                                     "UPLOAD_DIR", "SECRET_KEY")}, "SERVER_NAME": None})
+
+
+def _login_other(other_app, user):
+    uid = user.get_id()
+    db.session.rollback()  # this test's own SQLite transaction must not hold the lock the other app needs
+    c = other_app.test_client()
+    with c.session_transaction() as s:
+        s["_user_id"] = uid
+        s["_fresh"] = True
+        s["login_at"] = s["seen"] = now().timestamp()
+    return c
+
+
+def test_job_runs_and_only_its_owner_sees_it(login_as):
+    client, user = login_as(Role.CITY)
+    other, _ = login_as(Role.CITY)
+    job = jobs.start("test_text", {"rows": 3}, user)  # immediate mode: it has already run
+    db.session.expire_all()
+    assert job.status == JobStatus.DONE and job.done == 3 and job.total == 3 and job.attempts == 1
+
+    page = client.get(f"/jobs/{job.id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "已完成" in html and f"/jobs/{job.id}/download" in html
+    assert "hx-trigger" not in html  # a finished job is no longer polled
+    got = client.get(f"/jobs/{job.id}/download")
+    assert got.status_code == 200 and got.get_data(as_text=True) == "第0行\n第1行\n第2行\n"
+    assert "attachment" in got.headers["Content-Disposition"]
+    assert "测试导出" in client.get("/jobs").get_data(as_text=True)
+    # the owner is told when it is done, with a link to it
+    n = db.session.execute(db.select(Notice).where(Notice.user_id == user.id)).scalar_one()
+    assert n.title == "测试导出已完成" and n.link == f"/jobs/{job.id}"
+
+    for url in (f"/jobs/{job.id}", f"/jobs/{job.id}/download"):
+        assert other.get(url).status_code == 404
+    assert "测试导出" not in other.get("/jobs").get_data(as_text=True)
+
+
+def test_progress_is_followed_from_another_worker(app, other_app, login_as, monkeypatch):
+    """The job runs in one worker (a thread with its own app context, like the consumer); the
+    user's page is answered by another app on the same database."""
+    _, user = login_as(Role.CITY)
+    monkeypatch.setattr(jobs, "enqueue", lambda job: None)  # queued, not yet taken by a consumer
+    job = jobs.start("test_text", {"rows": 1000}, user)
+    job_id = job.id
+    watcher = _login_other(other_app, user)
+    queued = watcher.get(f"/jobs/{job_id}", headers={"HX-Request": "true"})
+    assert queued.status_code == 200 and "排队中" in queued.get_data(as_text=True)
+    assert "<html" not in queued.get_data(as_text=True)
+    assert 'hx-trigger="every 1s"' in queued.get_data(as_text=True)
+
+    _gate.update(half=threading.Event(), go=threading.Event())
+    errors: list[BaseException] = []
+
+    def consumer():
+        try:
+            with app.app_context():
+                jobs.execute(job_id)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=consumer)
+    t.start()
+    try:
+        assert _gate["half"].wait(10)
+        mid = watcher.get(f"/jobs/{job_id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+        assert "500 / 1000" in mid and "50%" in mid and 'hx-trigger="every 1s"' in mid
+    finally:
+        _gate["go"].set()
+        t.join(20)
+        _gate.clear()
+    assert not errors
+    done = watcher.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert "已完成" in done and "1000" in done
+    assert watcher.get(f"/jobs/{job_id}/download").get_data(as_text=True).count("\n") == 1000
+
+
+def test_failures_show_a_clear_message_and_are_logged(login_as, caplog):
+    client, user = login_as(Role.PROVINCE)
+    refused = jobs.start("test_refused", {}, user)
+    crashed = jobs.start("test_crash", {}, user)
+    db.session.expire_all()
+    assert refused.status == crashed.status == JobStatus.FAILED
+    assert "筛选条件没有匹配的记录" in client.get(f"/jobs/{refused.id}").get_data(as_text=True)
+    html = client.get(f"/jobs/{crashed.id}").get_data(as_text=True)
+    assert f"任务编号 {crashed.id}" in html and "disk on fire" not in html  # no internals shown
+    assert any("disk on fire" in (r.exc_text or "") or "test_crash" in r.getMessage() for r in caplog.records)
+    assert client.get(f"/jobs/{crashed.id}/download").status_code == 404
+    assert refused.result_file_id is None
+
+
+def test_a_job_delivered_twice_runs_once(login_as, monkeypatch):
+    _, user = login_as(Role.CITY)
+    runs = []
+    monkeypatch.setitem(jobs.HANDLERS, "test_text", lambda job, p: runs.append(job.id) or _text_job(job, p))
+    job = jobs.start("test_text", {"rows": 1}, user)
+    jobs.execute(job.id)  # the same task delivered again (a retry, or two consumers)
+    jobs.execute(job.id)
+    db.session.expire_all()
+    assert runs == [job.id] and job.attempts == 1 and job.status == JobStatus.DONE
+
+
+def test_abandoned_job_is_rerun_then_given_up(login_as, monkeypatch):
+    """A consumer that died mid-job leaves a stale heartbeat: the sweep runs it again, and after
+    MAX_ATTEMPTS the job fails with a message instead of hanging for ever."""
+    _, user = login_as(Role.CITY)
+    monkeypatch.setattr(jobs, "enqueue", lambda job: None)
+    job = jobs.start("test_text", {"rows": 2}, user)
+    t0 = now()
+    db.session.execute(db.update(Job).where(Job.id == job.id).values(
+        status=JobStatus.RUNNING, attempts=1, heartbeat_at=t0))
+    db.session.commit()
+    ran = []
+    monkeypatch.setattr(jobs, "enqueue", lambda j: ran.append(j.id) or jobs.execute(j.id))
+    assert jobs.sweep() == 0  # still fresh: nobody steals it
+    with time_machine.travel(t0 + dt.timedelta(minutes=3), tick=False):
+        assert jobs.sweep() == 1
+    db.session.expire_all()
+    assert ran == [job.id] and job.status == JobStatus.DONE and job.attempts == 2
+
+    stuck = jobs.start("test_text", {"rows": 2}, user)
+    db.session.execute(db.update(Job).where(Job.id == stuck.id).values(
+        status=JobStatus.RUNNING, attempts=jobs.MAX_ATTEMPTS, heartbeat_at=t0))
+    db.session.commit()
+    with time_machine.travel(t0 + dt.timedelta(minutes=3), tick=False):
+        jobs.sweep()
+    db.session.expire_all()
+    assert stuck.status == JobStatus.FAILED and "多次处理未能完成" in stuck.message
+
+
+def test_job_pages_need_login(client):
+    for url in ("/jobs", "/jobs/1", "/jobs/1/download"):
+        r = client.get(url)
+        assert r.status_code in (302, 303) and "/login" in r.headers["Location"]
