@@ -279,6 +279,7 @@ def _register_template_helpers(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
+    from blueprints.core import sqlite_tx
     from blueprints.core.access import enforce
     from blueprints.core.htmx import flashes_to_trigger
     from blueprints.core.timeutil import now
@@ -291,6 +292,20 @@ def _register_hooks(app: Flask) -> None:
         g.pop("_login_user", None)
         g.pop("csrf_token", None)
         g.pop("_flask_babel", None)  # the locale is chosen afresh too
+
+    @app.before_request
+    def _reads_do_not_lock():
+        # SQLite: a GET only reads (R11), so its transaction begins DEFERRED, as a WAL reader that
+        # never holds the write lock while the page renders; the few GETs that write (rate limits)
+        # end the read and begin their own write transaction (blueprints/core/sqlite_tx.py).
+        if request.method in ("GET", "HEAD"):
+            g._sqlite_deferred = sqlite_tx.DEFERRED.set(True)
+
+    @app.teardown_request
+    def _reads_reset(_exc):
+        token = g.pop("_sqlite_deferred", None)
+        if token is not None:
+            sqlite_tx.DEFERRED.reset(token)
 
     @app.before_request
     def _idle_timeout():

@@ -25,3 +25,12 @@ def deferred_reads(on: bool = True):
         yield
     finally:
         DEFERRED.reset(token)
+
+
+def write_transaction():
+    """For a write inside a GET (a rate-limit counter): end the read transaction, so that the
+    count and the insert that follow run in one transaction that holds the write lock."""
+    from models import db
+
+    db.session.commit()
+    return deferred_reads(False)
