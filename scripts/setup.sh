@@ -11,7 +11,8 @@ STAMP=.venv/.installed
 
 need_pkgs=(fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0)
 if [ "$MODE" = "test" ]; then
-  need_pkgs+=(poppler-utils chromium)
+  # redis-server: the two-app-server test shares its job queue through Redis
+  need_pkgs+=(poppler-utils chromium redis-server)
 fi
 
 missing=()
@@ -64,6 +65,10 @@ fi
 if ls translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then
   .venv/bin/pybabel compile -d translations >/dev/null
 fi
+
+# The PDFs' common-characters cut of Noto Sans CJK SC (static/vendor/fonts/, git-ignored): built
+# once from the system font in well under a second; see blueprints/core/pdf.py.
+.venv/bin/python -c "from blueprints.core.pdf import build_fonts; build_fonts()"
 
 mkdir -p instance
 if [ "$MODE" = "run" ]; then

@@ -21,6 +21,14 @@ if ! pg_up && [ "${CI:-}" = "true" ] && command -v pg_ctlcluster >/dev/null; the
   for _ in 1 2 3 4 5 6 7 8 9 10; do pg_up && break; sleep 1; done
 fi
 
+# Redis carries the job queue between the two app servers of tests/test_two_servers.py.
+redis_up() { command -v redis-cli >/dev/null && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; }
+if ! redis_up && command -v redis-server >/dev/null; then
+  echo ">> starting Redis on 127.0.0.1:6379 (nothing kept on disk)"
+  redis-server --bind 127.0.0.1 --port 6379 --save "" --appendonly no --daemonize yes >/dev/null
+  for _ in 1 2 3 4 5 6 7 8 9 10; do redis_up && break; sleep 0.5; done
+fi
+
 echo "== pass 1: SQLite (with browser tests) =="
 $PY -m pytest -q "$@" tests
 rc1=$?
