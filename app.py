@@ -79,6 +79,8 @@ class Config:
     LOGIN_LIMIT_PER_ADDRESS = 30
     LOGIN_WINDOW_MINUTES = 15
     VERIFY_LIMIT_PER_ADDRESS = 60  # public voucher look-ups per address per minute
+    # Exports above this many rows run as a background job with a progress bar (blueprints/core/exports.py).
+    EXPORT_JOB_ROWS = int(os.environ.get("EXPORT_JOB_ROWS", "5000"))
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     TESTING = False
     # The address printed in voucher QR codes, e.g. https://fwq.gdei.gov.cn (set it in production).
@@ -159,6 +161,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     _register_template_helpers(app)
     _register_hooks(app)
     _register_errors(app)
+    from blueprints.core import querycount
+
+    querycount.init_app(app)  # X-Query-Count for `make bench`; off unless QUERY_COUNT_HEADER=1
 
     from cli import register_cli
 
@@ -319,7 +324,10 @@ def _register_hooks(app: Flask) -> None:
             logout_user()
             session.clear()
             return login_manager.unauthorized()
-        session["seen"] = stamp
+        # Refreshed at most once a minute: a session that changes on every request is re-signed
+        # and re-sent (Set-Cookie) on every response; the idle limit stays exact to the minute.
+        if stamp - last >= 60 or "seen" not in session:
+            session["seen"] = stamp
         return None
 
     app.before_request(enforce)

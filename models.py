@@ -29,6 +29,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
+    literal_column,
     or_,
     select,
 )
@@ -201,7 +203,10 @@ class Notice(db.Model):
     link: Mapped[str] = mapped_column(String(300), default="")
     read_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_notice_user_unread", "user_id", "read_at", "id"),)
+    __table_args__ = (
+        Index("ix_notice_user_unread", "user_id", "read_at", "id"),
+        Index("ix_notice_user", "user_id", "id"),  # the notice list, newest first
+    )
 
 
 class StoredFile(db.Model):
@@ -215,7 +220,7 @@ class StoredFile(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(Integer)
-    mime: Mapped[str] = mapped_column(String(40))
+    mime: Mapped[str] = mapped_column(String(100))  # xlsx: 65 characters
     original_name: Mapped[str] = mapped_column(String(200), default="")
     kind: Mapped[str] = mapped_column(String(40), default="")
     owner_type: Mapped[str] = mapped_column(String(40), default="")
@@ -244,7 +249,8 @@ class RateEvent(db.Model):
     key: Mapped[str] = mapped_column(String(120))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
 
-    __table_args__ = (Index("ix_rate_key_at", "key", "at"),)
+    # ix_rate_at: pruning deletes by age across every key (security.prune_rate_events).
+    __table_args__ = (Index("ix_rate_key_at", "key", "at"), Index("ix_rate_at", "at"))
 
 
 class IdempotencyKey(db.Model):
@@ -265,6 +271,23 @@ class Setting(db.Model):
 
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
+
+
+class FigureSnapshot(db.Model):
+    """Province-wide figures computed once and shared by every worker and server (blueprints/core/snapshots.py).
+
+    payload is the JSON of the figures as of computed_at; mark is the change marker they were
+    computed at (a newer change or an age over the limit makes them stale); refreshing_since is
+    set while one worker recomputes them, so the others keep serving the previous payload.
+    """
+
+    __tablename__ = "figure_snapshot"
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    payload: Mapped[Optional[Any]] = mapped_column(JSON)
+    mark: Mapped[str] = mapped_column(String(200), default="")
+    computed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    refreshing_since: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
 
 # --------------------------------------------------------------------------- registration
@@ -318,7 +341,10 @@ class Enterprise(db.Model):
 
     city: Mapped[Optional[City]] = relationship()
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (Index("ix_enterprise_queue", "city_code", "status", "due_on"),)
+    __table_args__ = (
+        Index("ix_enterprise_queue", "city_code", "status", "due_on"),
+        Index("ix_enterprise_directory", "status", "city_code", "name", "id"),  # the province directory
+    )
 
 
 class Supplier(db.Model):
@@ -355,7 +381,15 @@ class Supplier(db.Model):
         back_populates="supplier", cascade="all, delete-orphan", order_by="RelatedParty.id"
     )
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (Index("ix_supplier_queue", "city_code", "status", "due_on"),)
+    __table_args__ = (
+        Index("ix_supplier_queue", "city_code", "status", "due_on"),
+        Index("ix_supplier_directory", "status", "city_code", "name", "id"),  # the province directory
+    )
+
+
+# The city's registration queue with every status, in its order (core/registration.py queue_select).
+Index("ix_enterprise_review_order", Enterprise.city_code, Enterprise.due_on.is_(None), Enterprise.due_on,
+      Enterprise.submitted_at, Enterprise.id)
 
 
 class RelatedParty(db.Model):
@@ -614,7 +648,28 @@ class Application(db.Model):
         Index("ix_application_city_queue", "city_code", "status", "due_on"),
         Index("ix_application_supplier_queue", "supplier_id", "status"),
         Index("ix_application_enterprise_cycle", "enterprise_id", "cycle_id", "status"),
+        # The province's overview, newest submission first (all cities, or one).
+        Index("ix_application_submitted", "submitted_at", "id"),
+        Index("ix_application_city_submitted", "city_code", "submitted_at", "id"),
     )
+
+
+# The review queues' orders as indexes, so a page is read in order and stops after 20 rows
+# instead of sorting every matching row per view. The expressions must match the ORDER BY
+# word for word (blueprints/city/applications.py QUEUE_ORDER, supplier/applications.py with
+# APPLICATION_WAITING_LAST); the city's queue only ever shows applications its supplier confirmed, hence
+# the partial index (IS NOT NULL terms have no parameters, so SQLite can prove it applies).
+_SUBMITTED_AND_CONFIRMED = and_(Application.submitted_at.is_not(None), Application.confirmed_at.is_not(None))
+Index("ix_application_city_order", Application.city_code, Application.due_on.is_(None), Application.due_on,
+      Application.submitted_at, Application.id,
+      sqlite_where=_SUBMITTED_AND_CONFIRMED, postgresql_where=_SUBMITTED_AND_CONFIRMED)
+Index("ix_application_city_status_order", Application.city_code, Application.status, Application.due_on.is_(None),
+      Application.due_on, Application.submitted_at, Application.id,
+      sqlite_where=_SUBMITTED_AND_CONFIRMED, postgresql_where=_SUBMITTED_AND_CONFIRMED)
+APPLICATION_WAITING_LAST = Application.status != literal_column("'supplier_review'")
+Index("ix_application_supplier_order", Application.supplier_id, APPLICATION_WAITING_LAST,
+      Application.submitted_at, Application.id,
+      sqlite_where=Application.submitted_at.is_not(None), postgresql_where=Application.submitted_at.is_not(None))
 
 
 class VoucherStatus(enum.StrEnum):
@@ -643,7 +698,12 @@ class Voucher(db.Model):
     supplier: Mapped[Supplier] = relationship()
     cycle: Mapped[Cycle] = relationship()
     pdf_file: Mapped[Optional[StoredFile]] = relationship()
-    __table_args__ = (CheckConstraint("face_value_fen > 0", name="ck_voucher_positive"),)
+    __table_args__ = (
+        CheckConstraint("face_value_fen > 0", name="ck_voucher_positive"),
+        # The voucher lists, newest first: a city's (the busiest city holds ~10,000) and the province's.
+        Index("ix_voucher_city_issued", "city_code", "issued_at", "id"),
+        Index("ix_voucher_issued", "issued_at", "id"),
+    )
 
 
 class ContractClaim(db.Model):

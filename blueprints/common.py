@@ -6,6 +6,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, request, url_for
 from flask_login import current_user
 
+from blueprints.core import paging
 from blueprints.core.access import ANY_USER, get_visible_or_404, guard_blueprint
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.timeutil import now
@@ -21,10 +22,8 @@ PER_PAGE = 20
 @bp.route("/notices")
 def notice_list():
     """The user's notices, newest first, paginated."""
-    pg = db.paginate(
-        db.select(Notice).where(Notice.user_id == current_user.id).order_by(Notice.id.desc()),
-        per_page=PER_PAGE,
-        error_out=False,
+    pg = paging.paginate(
+        db.select(Notice).where(Notice.user_id == current_user.id).order_by(Notice.id.desc()), per_page=PER_PAGE
     )
     return page("common/notices.html", block="results", pg=pg)
 

@@ -55,6 +55,22 @@ EN = {
     "服务券查验": "Verify a voucher", "输入券号或扫描二维码核验真伪": "Enter a code or scan the QR code",
     "批次公告与截止日期变更记录": "Cycle announcements and deadline changes",
     "应用服务目录与补助标准": "Service catalog and subsidy standards",
+    # background jobs and province-scale pages (issue 8)
+    "我的导出与文件": "My exports and files",
+    "数据截至": "Figures as of",
+    "排队中，马上开始……": "Queued, starting shortly…",
+    "正在处理：": "Working: ",
+    "已完成": "Done",
+    "未能完成：": "Could not finish: ",
+    "下载": "Download",
+    "发起时间": "Started",
+    "结束时间": "Finished",
+    "可以离开本页：完成后会在消息通知里告诉您。": "You may leave this page: a notice will tell you when it is ready.",
+    "还没有导出或生成的文件": "No exports or generated files yet",
+    "内容": "Content",
+    "进度": "Progress",
+    "排队中": "Queued",
+    "共 %(n)s 行": "%(n)s rows",
 }
 
 

@@ -2,7 +2,7 @@
 # One idempotent set-up for `make run` and `make test` on a fresh Debian machine:
 # system packages (as root, with apt), .venv with pinned packages, htmx from the npm
 # registry, compiled translations, database migrations, demo data once.
-# Usage: scripts/setup.sh [run|test]
+# Usage: scripts/setup.sh [run|test|bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-run}"
@@ -13,6 +13,9 @@ need_pkgs=(fonts-noto-cjk libharfbuzz-subset0 libpango-1.0-0 libpangoft2-1.0-0)
 if [ "$MODE" = "test" ]; then
   # redis-server: the two-app-server test shares its job queue through Redis
   need_pkgs+=(poppler-utils chromium redis-server)
+fi
+if [ "$MODE" = "bench" ]; then
+  need_pkgs+=(wrk)  # the load generator of `make bench`
 fi
 
 missing=()

@@ -1,5 +1,4 @@
 """Hardening found in review: header encoding, huge ids, proxies, spreadsheets, QR base URL."""
-import io
 
 from openpyxl import load_workbook
 
@@ -62,21 +61,23 @@ def test_proxy_headers_trusted_only_when_configured(db_url, tmp_path):
         assert seen["ip"] == expected
 
 
-def test_voucher_export_keeps_formulas_as_text(app):
-    from types import SimpleNamespace
+def test_spreadsheet_cells_typed_by_users_stay_text(app):
+    import datetime as dt
+    import tempfile
+    from decimal import Decimal
 
-    from blueprints.core.issuance import vouchers_xlsx
-    from blueprints.core.timeutil import now
+    from blueprints.core import xlsx
 
-    ent = SimpleNamespace(name='=HYPERLINK("http://evil","点击")', uscc="x")
-    app_row = SimpleNamespace(catalog_item=None, contract_no="=1+1")
-    v = SimpleNamespace(code="GDABCDEF", status="issued", pilot=False, enterprise=ent,
-                        supplier=SimpleNamespace(name="@SUM(A1)"), application=app_row, face_value_fen=12345,
-                        cycle=SimpleNamespace(name="c"), city_code="440100", issued_at=now())
-    ws = load_workbook(io.BytesIO(vouchers_xlsx([v]))).active
-    row = [c for c in ws[2]]
-    assert all(c.data_type != "f" for c in row)
-    assert row[3].value.startswith("=HYPERLINK")
+    typed = ['=HYPERLINK("http://evil","点击")', "=1+1", "@SUM(A1)", "#N/A", "line\x0bbreak"]
+    with tempfile.TemporaryFile() as f:
+        xlsx.write_xlsx(f, [xlsx.Sheet("s", ["名称"] * 7, (), [typed + [Decimal("123.45"), dt.date(2026, 1, 2)]])])
+        f.seek(0)
+        ws = load_workbook(f).active
+        row = list(ws[2])
+    assert [c.data_type for c in row[:5]] == ["s"] * 5  # never a formula ("f") or an error value ("e")
+    assert [c.value for c in row[:5]] == typed[:4] + ["linebreak"]  # a control character Excel refuses is dropped
+    assert row[5].value == 123.45 and row[5].number_format == "#,##0.00"
+    assert row[6].number_format == "yyyy-mm-dd"
 
 
 def test_public_base_url_is_used_for_qr(app):

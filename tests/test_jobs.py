@@ -183,3 +183,44 @@ def test_job_pages_need_login(client):
     for url in ("/jobs", "/jobs/1", "/jobs/1/download"):
         r = client.get(url)
         assert r.status_code in (302, 303) and "/login" in r.headers["Location"]
+
+
+def test_large_exports_become_jobs_with_the_same_rows(app, login_as):
+    """Above EXPORT_JOB_ROWS the city's voucher export and the province directory run as jobs; at
+    or under it they download at once. Either way the file holds every matching row."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from tests.factories import make_enterprise
+    from tests.test_two_servers import _vouchers_for
+
+    city, _ = login_as(Role.CITY, city_code="440100")
+    province, _ = login_as(Role.PROVINCE)
+    _vouchers_for("440100", 4)
+    for i in range(3):
+        make_enterprise(city_code="440300", name=f"名录企业{i}有限公司")
+    db.session.commit()
+
+    def rows(body: bytes) -> list[tuple]:
+        return list(load_workbook(io.BytesIO(body), read_only=True).worksheets[0].iter_rows(values_only=True))
+
+    app.config["EXPORT_JOB_ROWS"] = 4
+    direct = city.get("/city/vouchers/export.xlsx")
+    assert direct.status_code == 200 and len(rows(direct.data)) == 1 + 4  # small: no job
+
+    app.config["EXPORT_JOB_ROWS"] = 2
+    for client, url, title, want in ((city, "/city/vouchers/export.xlsx", "服务券导出", 4),
+                                     (province, "/province/directory/export?kind=enterprise&city=440300",
+                                      "注册名录导出", 3)):
+        started = client.get(url)
+        assert started.status_code == 303 and "/jobs/" in started.headers["Location"]
+        job_url = started.headers["Location"]
+        page = client.get(job_url).get_data(as_text=True)
+        assert title in page and "已完成" in page and f"共 {want} 行" in page
+        got = client.get(job_url + "/download")
+        assert got.status_code == 200 and len(rows(got.data)) == 1 + want
+        job = db.session.execute(db.select(Job).order_by(Job.id.desc())).scalars().first()
+        assert job.total == want and job.done == want
+    # the other person cannot follow the city's export job
+    assert province.get(f"/jobs/{job.id - 1}").status_code == 404

@@ -37,7 +37,47 @@ def test_upgrade_matches_models_without_drift(empty_db_url, tmp_path):
         with db.engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(ctx, db.metadata)
+        if db.engine.dialect.name == "sqlite":
+            # SQLite does not enforce VARCHAR lengths: 0002 widens stored_file.mime on PostgreSQL only.
+            diff = [d for d in diff if not _is_mime_width(d)]
+        # PostgreSQL spells an indexed expression its own way ("status::text <> ..."), which alembic
+        # reads as a change; the test below checks those indexes instead.
+        diff = [d for d in diff if not (isinstance(d, tuple) and d[0] in ("add_index", "remove_index")
+                                        and d[1].name in EXPRESSION_INDEXES)]
         assert diff == [], f"models and migrations differ: {diff}"
+        db.engine.dispose()
+
+
+EXPRESSION_INDEXES = {"ix_enterprise_review_order", "ix_application_city_order", "ix_application_city_status_order",
+                      "ix_application_supplier_order"}
+
+
+def _is_mime_width(d) -> bool:
+    return (isinstance(d, list) and len(d) == 1 and d[0][0] == "modify_type" and d[0][2:4] == ("stored_file", "mime"))
+
+
+def test_expression_indexes_exist_and_serve_the_queues(empty_db_url, tmp_path):
+    """Autogenerate cannot compare expression indexes: check the migration created each one the
+    models declare, and (SQLite) that the city queue reads its index in order, with no sort."""
+    from blueprints.city.applications import QUEUE_ORDER
+    from models import Application
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_db_url, "TESTING": True, "UPLOAD_DIR": str(tmp_path)})
+    with app.app_context():
+        upgrade()
+        declared = {ix.name for t in db.metadata.sorted_tables for ix in t.indexes if ix.name}
+        with db.engine.connect() as conn:
+            if db.engine.dialect.name == "sqlite":
+                present = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'").scalars())
+                stmt = (sa.select(Application.id).where(
+                    Application.city_code == "440100", Application.submitted_at.is_not(None),
+                    Application.confirmed_at.is_not(None)).order_by(*QUEUE_ORDER).limit(21))
+                sql = str(stmt.compile(db.engine, compile_kwargs={"literal_binds": True}))
+                plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+                assert "ix_application_city_order" in plan and "TEMP B-TREE" not in plan, plan
+            else:
+                present = set(conn.exec_driver_sql("SELECT indexname FROM pg_indexes").scalars())
+        assert declared - present == set()
         db.engine.dispose()
 
 

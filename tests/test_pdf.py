@@ -145,3 +145,53 @@ def test_fetcher_refuses_every_url(url, no_network):
 
 def test_sha256_helper():
     assert pdf.sha256(b"") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def _poppler(data: bytes, tmp_path, name: str) -> tuple[list[tuple[str, str, str, str]], str]:
+    """pdffonts rows as (name, emb, sub, uni) and pdftotext's text, as a reader of the file would see them."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    listing = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    rows = [(cols[0], cols[-5], cols[-4], cols[-3]) for cols in (row.split() for row in listing.splitlines()[2:])]
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return rows, text
+
+
+def test_voucher_embeds_a_real_chinese_font_and_the_holders_name(app, tmp_path):
+    # rule: DOC-1 -- the holder's Chinese name is printed in an embedded font (never boxes), and a
+    # character outside the common-characters cut (堃, 𠮷) comes from the full Noto Sans CJK SC.
+    from blueprints.core import issuance
+    from models import Voucher, db
+    from tests.factories import make_application, make_world
+
+    w = make_world()
+    make_application(w.enterprise, w.supplier, w.cycle, stage="approved", users=w.users)
+    db.session.commit()
+    v = db.session.execute(db.select(Voucher)).scalar_one()
+    common = issuance.render_voucher_pdf(v)
+    rows, text = _poppler(common, tmp_path, "common.pdf")
+    assert w.enterprise.name in text.replace(" ", "")
+    assert rows and all((emb, sub, uni) == ("yes", "yes", "yes") for _, emb, sub, uni in rows), rows
+    names = {name.split("+", 1)[1] for name, *_ in rows}
+    assert names == {"Noto-Sans-CJK-SC-Common", "Noto-Sans-CJK-SC-Common-Bold"}  # regular and a real bold
+    assert len(common) < 150_000  # the full font's subset made every voucher ~310 KB
+
+    w.enterprise.name = "广州堃𠮷精密制造有限公司"
+    rare = issuance.render_voucher_pdf(v)
+    rows, text = _poppler(rare, tmp_path, "rare.pdf")
+    assert "广州堃𠮷精密制造有限公司" in text.replace(" ", "")
+    assert all((emb, uni) == ("yes", "yes") for _, emb, _, uni in rows), rows
+    assert "Noto-Sans-CJK-SC" in {name.split("+", 1)[1] for name, *_ in rows}
+
+
+def test_common_font_is_built_once_from_the_system_font(tmp_path):
+    from fontTools.ttLib import TTFont
+
+    paths = pdf.build_fonts(tmp_path)
+    assert [p.name for p in paths] == [pdf.font_path(400, tmp_path).name, pdf.font_path(700, tmp_path).name]
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    assert pdf.build_fonts(tmp_path) == paths and [p.stat().st_mtime_ns for p in paths] == stamps
+    font = TTFont(paths[0], lazy=True)
+    cmap = font.getBestCmap()
+    assert all(ord(ch) in cmap for ch in "广东省工业和信息化厅服务券壹贰叁肆伍陆柒捌玖拾佰仟万亿元整¥，。（）A-z0")
+    assert len(font.getGlyphOrder()) < 10_000  # small ids: each document's subset stays cheap

@@ -20,8 +20,8 @@ register_nav(Role.CITY, [("本市指标", "city.figures_view")])
 
 def _panel(user) -> dict:
     year = today().year
-    figs = dashboard.city_figures(year, city_code=user.city_code)
-    return {"year": year, "row": figs.rows[0] if figs.rows else None}
+    figs, as_of = dashboard.cached_city_figures(year, city_code=user.city_code)
+    return {"year": year, "row": figs.rows[0] if figs.rows else None, "as_of": as_of}
 
 
 register_panel(Role.CITY, "city/_panel_dash.html", _panel, order=30)
@@ -33,7 +33,7 @@ def figures_view():
     code = current_user.city_code
     year = request.args.get("year", type=int) or today().year
     year = year if 2018 <= year <= 2100 else today().year
-    figs = dashboard.city_figures(year, city_code=code)
+    figs, as_of = dashboard.cached_city_figures(year, city_code=code)
     targets = db.session.execute(
         db.select(CityTarget).where(CityTarget.city_code == code).order_by(CityTarget.year.desc())
     ).scalars().all()
@@ -41,6 +41,6 @@ def figures_view():
         db.select(Budget).where(Budget.city_code == code).order_by(Budget.period.desc(), Budget.kind)
     ).scalars().all()
     return page("city/figures_overview.html", block="results", year=year, years=dashboard.years_with_data(),
-                figs=figs, row=figs.rows[0] if figs.rows else None, targets=targets, budgets=budgets,
+                figs=figs, as_of=as_of, row=figs.rows[0] if figs.rows else None, targets=targets, budgets=budgets,
                 period_label=cycles.period_label, history=cycles.figure_history(city_code=code),
                 city_names=cycles.city_names())

@@ -341,33 +341,17 @@ def diff(a: CatalogVersion, b: CatalogVersion) -> Diff:
 # --------------------------------------------------------------------------- xlsx
 
 
-def export_xlsx(v: CatalogVersion) -> bytes:
-    """The version as a workbook that import_xlsx reads back (same columns)."""
-    from openpyxl import Workbook
+def write_export_xlsx(out, v: CatalogVersion) -> int:
+    """The version as an xlsx file written to out, in the columns parse_xlsx reads back (CAT-2)."""
+    from blueprints.core import xlsx
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "目录"
-    ws.append(XLSX_HEADER)
-    from blueprints.core.xlsx import append_row
-
-    for item in v.items:
-        append_row(ws, [item.code, item.name, item.category, item.description, money.fen_to_decimal(item.cap_fen)])
-    for col, width in zip("ABCDE", (12, 36, 16, 50, 16)):
-        ws.column_dimensions[col].width = width
-    for cell in ws["E"][1:]:
-        cell.number_format = "#,##0.00"
-    info = wb.create_sheet("版本信息")
-    info.append(["版本号", v.number])
-    info.append(["名称", v.title])
-    info.append(["状态", "已发布" if v.status == CatalogStatus.PUBLISHED else "草稿"])
-    info.append(["发布时间", v.published_at.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
-                 if v.published_at else ""])
-    info.append(["每家企业每批次累计上限（元）", money.fen_to_decimal(v.cumulative_cap_fen)])
-    info.append(["上云上平台费用定义", CLOUD_FEE_DEFINITION])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    items = ([i.code, i.name, i.category, i.description, money.fen_to_decimal(i.cap_fen)] for i in v.items)
+    info = [["版本号", v.number], ["名称", v.title], ["状态", "已发布" if v.status == CatalogStatus.PUBLISHED else "草稿"],
+            ["发布时间", v.published_at or ""],
+            ["每家企业每批次累计上限（元）", money.fen_to_decimal(v.cumulative_cap_fen)],
+            ["上云上平台费用定义", CLOUD_FEE_DEFINITION]]
+    return xlsx.write_xlsx(out, [xlsx.Sheet("目录", XLSX_HEADER, (12, 36, 16, 50, 16), items),
+                                 xlsx.Sheet("版本信息", (), (30, 60), info)])
 
 
 def _cell_text(value) -> str:

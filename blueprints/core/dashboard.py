@@ -8,7 +8,6 @@ inline SVG (geometry computed here; the template only places shapes and CSS clas
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 
 from sqlalchemy import String, and_, case, cast, func, literal, or_
@@ -261,6 +260,37 @@ def city_figures(year: int, city_code: str | None = None, on: dt.date | None = N
     return figs
 
 
+# --------------------------------------------------------------------------- cached for pages (core/snapshots.py)
+# Pages and home panels read these: computed once per change (or per minute) for every worker.
+# Exports and tests call city_figures() / scheme_progress() directly for exact, uncached figures.
+
+
+def _figures_from(d: dict) -> Figures:
+    return Figures(year=d["year"], rows=[CityRow(**r) for r in d["rows"]], province_overdue=d["province_overdue"],
+                   total=CityRow(**d["total"]))
+
+
+def cached_city_figures(year: int, city_code: str | None = None) -> tuple[Figures, dt.datetime]:
+    """city_figures() as of the last change (or minute); a new day makes them stale (overdue counts)."""
+    from dataclasses import asdict
+
+    from blueprints.core import snapshots
+
+    on = today()
+    snap = snapshots.cached("city_figures", f"{year}:{city_code or 'all'}",
+                            lambda: asdict(city_figures(year, city_code, on)), depends_on=on.isoformat())
+    return _figures_from(snap.value), snap.as_of
+
+
+def cached_scheme_progress() -> tuple[list[Progress], dt.datetime]:
+    from dataclasses import asdict
+
+    from blueprints.core import snapshots
+
+    snap = snapshots.cached("scheme_progress", "all", lambda: [asdict(p) for p in scheme_progress()])
+    return [Progress(**p) for p in snap.value], snap.as_of
+
+
 def years_with_data() -> list[int]:
     """Years that have a cycle or a target, plus this year (for the year selector)."""
     years = set(db.session.execute(db.select(Cycle.year).distinct()).scalars())
@@ -372,31 +402,22 @@ XLSX_COLUMNS = [
 ]
 
 
-def figures_xlsx(figs: Figures, progress: list[Progress] | None = None) -> bytes:
-    from openpyxl import Workbook
-
+def write_figures_xlsx(out, figs: Figures, progress: list[Progress] | None = None) -> int:
+    """The dashboard's per-city figures (and the scheme's progress) as an xlsx file written to out."""
+    from blueprints.core import xlsx
     from blueprints.core.money import fen_to_decimal
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = f"{figs.year}年各地市"
-    ws.append([c[0] for c in XLSX_COLUMNS])
-    for row in figs.rows + [figs.total]:
-        ws.append([fen_to_decimal(getattr(row, attr)) if kind == "fen" else getattr(row, attr)
-                   for _, attr, kind in XLSX_COLUMNS])
-    for col, (_, _, kind) in enumerate(XLSX_COLUMNS, start=1):
-        if kind == "fen":
-            for cell in ws.iter_cols(min_col=col, max_col=col, min_row=2):
-                for c in cell:
-                    c.number_format = "#,##0.00"
+    def city_rows():
+        for row in figs.rows + [figs.total]:
+            yield [fen_to_decimal(getattr(row, attr)) if kind == "fen" else getattr(row, attr)
+                   for _, attr, kind in XLSX_COLUMNS]
+        if figs.province_overdue:
+            yield []
+            yield ["省级复核超期的供应商注册", figs.province_overdue]
+
+    widths = [10] + [14] * (len(XLSX_COLUMNS) - 1)
+    sheets = [xlsx.Sheet(f"{figs.year}年各地市", [c[0] for c in XLSX_COLUMNS], widths, city_rows())]
     if progress is not None:
-        ps = wb.create_sheet("目标进度")
-        ps.append(["指标", "已完成", "目标", "完成率（%）"])
-        for p in progress:
-            ps.append([p.label, p.actual, p.target, p.percent])
-    if figs.province_overdue:
-        ws.append([])
-        ws.append(["省级复核超期的供应商注册", figs.province_overdue])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+        sheets.append(xlsx.Sheet("目标进度", ["指标", "已完成", "目标", "完成率（%）"], [18, 12, 12, 12],
+                                 ([p.label, p.actual, p.target, p.percent] for p in progress)))
+    return xlsx.write_xlsx(out, sheets)

@@ -31,10 +31,15 @@ def home_endpoint(user) -> str:
     }[user.acting_role]
 
 
+UNREAD_CAP = 100  # the badge says "99+" beyond this
+
+
 def unread_notices(user) -> int:
-    return db.session.execute(
-        db.select(db.func.count(Notice.id)).where(Notice.user_id == user.id, Notice.read_at.is_(None))
-    ).scalar_one()
+    """Unread notices, counted up to UNREAD_CAP only: the badge is on every page, and a user
+    with thousands of unread notices must not cost a count of all of them per request."""
+    unread = (db.select(Notice.id).where(Notice.user_id == user.id, Notice.read_at.is_(None))
+              .limit(UNREAD_CAP).subquery())
+    return db.session.execute(db.select(db.func.count()).select_from(unread)).scalar_one()
 
 
 # Home-page panels: each feature adds its own (a template and a function giving its data).

@@ -60,7 +60,16 @@ def dummy_verify() -> None:
 _DUMMY = _hasher.hash("dummy-password-for-timing")
 
 
+# Rate events older than this count for no limit (the longest window is signup's hour) and are pruned.
+RATE_RETENTION = dt.timedelta(days=1)
+# Each hit deletes at most this many expired events, of any key: a hundred times the inflow of one
+# row per hit, so a backlog drains quickly and a request never does unbounded work.
+PRUNE_PER_HIT = 100
+
+
 def too_many(key: str, limit: int, window: dt.timedelta) -> bool:
+    if window > RATE_RETENTION:  # the events would be pruned before the window ends: the limit would leak
+        raise ValueError(f"rate window {window} is longer than RATE_RETENTION {RATE_RETENTION}")
     since = now() - window
     count = db.session.execute(
         db.select(db.func.count(RateEvent.id)).where(RateEvent.key == key, RateEvent.at >= since)
@@ -68,9 +77,25 @@ def too_many(key: str, limit: int, window: dt.timedelta) -> bool:
     return count >= limit
 
 
+def prune_rate_events(batch: int = PRUNE_PER_HIT) -> int:
+    """Delete expired rate events of every key (ix_rate_at), at most `batch` of them; returns how many.
+
+    Addresses that never come back used to keep their rows forever. On PostgreSQL, rows another
+    transaction is already deleting are skipped rather than waited for, so concurrent logins never
+    queue behind each other's pruning.
+    """
+    expired = (db.select(RateEvent.id).where(RateEvent.at < now() - RATE_RETENTION)
+               .order_by(RateEvent.at).limit(batch).with_for_update(skip_locked=True))
+    result = db.session.execute(
+        db.delete(RateEvent).where(RateEvent.id.in_(expired)).execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
 def hit(key: str) -> None:
-    # Old events of this key are useless: prune them as we go, so the table stays small.
-    db.session.execute(db.delete(RateEvent).where(RateEvent.key == key, RateEvent.at < now() - dt.timedelta(days=1)))
+    # Prune as we go (one bounded DELETE, as before when it pruned only this key), so the table
+    # holds about one day of attempts however many addresses have come and gone.
+    prune_rate_events()
     db.session.add(RateEvent(key=key, at=now()))
 
 

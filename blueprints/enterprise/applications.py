@@ -5,7 +5,7 @@ from flask import abort, flash, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from blueprints.core import amounts, audit, eligibility, issuance, security, uploads
+from blueprints.core import amounts, audit, eligibility, issuance, paging, security, uploads
 from blueprints.core import application as flow
 from blueprints.core.access import get_visible_or_404
 from blueprints.core.htmx import page, redirect_to
@@ -46,7 +46,7 @@ def application_list():
     q = (db.select(Application).where(Application.enterprise_id == current_user.enterprise_id)
          .options(joinedload(Application.supplier), joinedload(Application.catalog_item), joinedload(Application.cycle))
          .order_by(Application.id.desc()))
-    pg = db.paginate(q, per_page=PER_PAGE, error_out=False)
+    pg = paging.paginate(q, per_page=PER_PAGE)
     vouchers = {v.application_id: v for v in db.session.execute(
         db.select(Voucher).where(Voucher.application_id.in_([a.id for a in pg.items]))).scalars()}
     return page("enterprise/application_list.html", block="results", pg=pg, vouchers=vouchers,
@@ -210,7 +210,7 @@ def voucher_list():
          .options(joinedload(Voucher.supplier), joinedload(Voucher.cycle),
                   joinedload(Voucher.application).joinedload(Application.catalog_item))
          .order_by(Voucher.id.desc()))
-    pg = db.paginate(q, per_page=PER_PAGE, error_out=False)
+    pg = paging.paginate(q, per_page=PER_PAGE)
     return page("voucher_list.html", block="results", pg=pg, scope="enterprise", endpoint="enterprise.voucher_list",
                 args={}, filters=None)
 

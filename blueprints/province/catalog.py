@@ -5,10 +5,10 @@ published version with a 409 (also for a hand-made POST).
 """
 from __future__ import annotations
 
-from flask import Response, flash, request, url_for
+from flask import flash, request, url_for
 from flask_login import current_user
 
-from blueprints.core import audit, catalog, workflow
+from blueprints.core import audit, catalog, workflow, xlsx
 from blueprints.core.access import get_visible_or_404
 from blueprints.core.htmx import is_htmx, page, redirect_to
 from blueprints.core.nav import register_nav, register_panel
@@ -16,8 +16,6 @@ from blueprints.core.workflow import NotAllowed
 from blueprints.province import bp
 from blueprints.province.forms import CatalogImportForm, CatalogItemForm, CatalogVersionForm
 from models import CatalogStatus, CatalogVersion, Role, db
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 register_nav(Role.PROVINCE, [("服务目录", "province.catalog_list")])
 register_panel(Role.PROVINCE, "province/_panel_cat.html", lambda user: {
@@ -220,9 +218,7 @@ def catalog_delete(version_id: int):
 def catalog_export(version_id: int):
     """Download a version as an xlsx workbook (the same columns the import reads)."""
     v = _version(version_id)
-    resp = Response(catalog.export_xlsx(v), mimetype=XLSX)
-    resp.headers["Content-Disposition"] = f"attachment; filename=catalog-v{v.number}.xlsx"
-    return resp
+    return xlsx.send(lambda out: catalog.write_export_xlsx(out, v), f"catalog-v{v.number}.xlsx")
 
 
 @bp.route("/catalog/import", methods=["GET", "POST"])

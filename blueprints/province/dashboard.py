@@ -5,10 +5,10 @@ SVG drawn on the server; the same figures download as xlsx.
 """
 from __future__ import annotations
 
-from flask import Response, flash, request, url_for
+from flask import flash, request, url_for
 from flask_login import current_user
 
-from blueprints.core import dashboard
+from blueprints.core import dashboard, xlsx
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.nav import register_nav, register_panel
 from blueprints.core.timeutil import today
@@ -16,11 +16,15 @@ from blueprints.province import bp
 from blueprints.province.forms import SchemeTargetsForm
 from models import Role, db
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
 register_nav(Role.PROVINCE, [("数据看板", "province.dashboard_view")])
-register_panel(Role.PROVINCE, "province/_panel_dash.html", lambda user: {"progress": dashboard.scheme_progress()},
-               order=10)
+
+
+def _panel(user) -> dict:
+    progress, as_of = dashboard.cached_scheme_progress()
+    return {"progress": progress, "as_of": as_of}
+
+
+register_panel(Role.PROVINCE, "province/_panel_dash.html", _panel, order=10)
 
 
 def _year() -> int:
@@ -35,10 +39,12 @@ def _targets_form(formdata=None) -> SchemeTargetsForm:
 
 
 def _page(year: int, form=None, status: int = 200, block=None):
-    figs = dashboard.city_figures(year)
-    progress = dashboard.scheme_progress()
+    # Cached figures (core/snapshots.py): a view never re-aggregates the province; the page says when from.
+    figs, as_of = dashboard.cached_city_figures(year)
+    progress, progress_as_of = dashboard.cached_scheme_progress()
     return page("province/dashboard_overview.html", block=block, status=status, year=year, figs=figs,
-                progress=progress, years=dashboard.years_with_data(), form=form or _targets_form(),
+                progress=progress, as_of=min(as_of, progress_as_of), years=dashboard.years_with_data(),
+                form=form or _targets_form(),
                 charts=[dashboard.progress_chart(progress), dashboard.quota_chart(figs),
                         dashboard.vouchers_chart(figs)])
 
@@ -53,10 +59,8 @@ def dashboard_view():
 def dashboard_export():
     """The dashboard's figures for a year as an xlsx workbook."""
     year = _year()
-    data = dashboard.figures_xlsx(dashboard.city_figures(year), dashboard.scheme_progress())
-    resp = Response(data, mimetype=XLSX)
-    resp.headers["Content-Disposition"] = f"attachment; filename=dashboard-{year}.xlsx"
-    return resp
+    figs, progress = dashboard.city_figures(year), dashboard.scheme_progress()
+    return xlsx.send(lambda out: dashboard.write_figures_xlsx(out, figs, progress), f"dashboard-{year}.xlsx")
 
 
 @bp.route("/dashboard/targets", methods=["POST"])

@@ -5,15 +5,16 @@ registered here for the province's own scope.
 """
 from __future__ import annotations
 
-from flask import Response, request
+from flask import request
+from flask_login import current_user
 
 from blueprints.city import registrations as review
-from blueprints.core import registration
+from blueprints.core import exports, paging, registration
 from blueprints.core.htmx import page
 from blueprints.core.nav import register_nav, register_panel
 from blueprints.core.timeutil import today
 from blueprints.province import bp
-from models import Role, db
+from models import Role
 
 register_nav(Role.PROVINCE, [("供应商复核", "province.registration_queue"), ("注册名录", "province.directory")])
 register_panel(Role.PROVINCE, "province/_panel_reg.html", registration.reviewer_panel, order=10)
@@ -33,17 +34,17 @@ def directory():
     """Registered (approved) enterprises or suppliers, searchable by name, USCC and city."""
     args = registration.directory_args(request.args)
     stmt = registration.directory_select(args["kind"], args["q"], args["city"])
-    pg = db.paginate(stmt, page=args["page"], per_page=registration.PER_PAGE, error_out=False)
+    pg = paging.paginate(stmt, page=args["page"], per_page=registration.PER_PAGE)
     return page("province/registration_directory.html", block="results", pg=pg, args=args,
                 cities=registration.city_names(), city_choices=registration.city_choices())
 
 
 @bp.route("/directory/export")
 def directory_export():
-    """The same list as an xlsx file (every matching row, not one page)."""
+    """The same list as an xlsx file (every matching row, not one page); a large one becomes a background job."""
     args = registration.directory_args(request.args)
-    rows = db.session.execute(registration.directory_select(args["kind"], args["q"], args["city"])).scalars().all()
+    params = {"kind": args["kind"], "q": args["q"], "city": args["city"]}
     name = f"{'enterprises' if args['kind'] == 'enterprise' else 'suppliers'}-{today():%Y%m%d}.xlsx"
-    return Response(registration.directory_xlsx(args["kind"], rows),
-                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f"attachment; filename={name}"})
+    return exports.respond("directory_export", count=registration.count_directory(**params), params=params,
+                           user=current_user, filename=name,
+                           write=lambda out: registration.write_directory_xlsx(out, **params))

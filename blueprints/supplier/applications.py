@@ -5,14 +5,14 @@ from flask import flash, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from blueprints.core import audit, eligibility
+from blueprints.core import audit, eligibility, paging
 from blueprints.core import application as flow
 from blueprints.core.access import get_visible_or_404, supplier_applications_clause
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.nav import register_nav, register_panel
 from blueprints.supplier import bp
 from blueprints.supplier.app_forms import QueueFilter
-from models import AppStatus, Application, Enterprise, Role, Voucher, db
+from models import APPLICATION_WAITING_LAST, AppStatus, Application, Enterprise, Role, Voucher, db
 
 register_nav(Role.SUPPLIER, [("客户申领确认", "supplier.application_list"), ("我的客户", "supplier.customer_list")])
 
@@ -34,16 +34,18 @@ register_panel(Role.SUPPLIER, "supplier/_panel_app.html", _panel, order=20)
 def application_list():
     """The queue of customers' applications: waiting for confirmation first (oldest first)."""
     f = QueueFilter(request.args)
-    q = (db.select(Application).join(Application.enterprise)
+    q = (db.select(Application)
          .where(supplier_applications_clause(current_user.supplier_id))  # ROLE-8
          .options(joinedload(Application.enterprise), joinedload(Application.catalog_item)))
     if f.status.data:
         q = q.where(Application.status == f.status.data)
-    if f.q.data:
-        q = q.where(db.or_(Enterprise.name.contains(f.q.data.strip()), Application.contract_no.contains(f.q.data.strip())))
-    waiting_first = db.case((Application.status == AppStatus.SUPPLIER_REVIEW, 0), else_=1)
-    pg = db.paginate(q.order_by(waiting_first, Application.submitted_at, Application.id), per_page=PER_PAGE,
-                     error_out=False)
+    if f.q.data:  # joined only to search: the plain queue reads ix_application_supplier_order alone
+        q = q.join(Application.enterprise).where(
+            db.or_(Enterprise.name.contains(f.q.data.strip()), Application.contract_no.contains(f.q.data.strip())))
+    # Waiting for confirmation first (false sorts before true), then oldest first; the same
+    # expression as the index, written as a literal so SQLite matches it.
+    pg = paging.paginate(q.order_by(APPLICATION_WAITING_LAST, Application.submitted_at, Application.id),
+                         per_page=PER_PAGE)
     return page("supplier/application_list.html", block="results", pg=pg, f=f, args=f.args())
 
 
@@ -101,7 +103,7 @@ def customer_list():
     q = db.select(Enterprise).where(Enterprise.id.in_(mine)).options(joinedload(Enterprise.city))
     if f.q.data:
         q = q.where(Enterprise.name.contains(f.q.data.strip()))
-    pg = db.paginate(q.order_by(Enterprise.name, Enterprise.id), per_page=PER_PAGE, error_out=False)
+    pg = paging.paginate(q.order_by(Enterprise.name, Enterprise.id), per_page=PER_PAGE)
     ids = [e.id for e in pg.items]
     apps = dict(db.session.execute(
         db.select(Application.enterprise_id, db.func.count()).where(
