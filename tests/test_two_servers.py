@@ -33,6 +33,21 @@ ROOT = Path(__file__).resolve().parent.parent
 REDIS = ("127.0.0.1", 6379)
 VOUCHERS = 40
 LOGS = Path(".")  # where the servers of the running test write their logs
+MASTERS: list = []  # the gunicorn master processes of the running test
+
+
+def _consumers(master_pid: int) -> list[int]:
+    """The job consumers a gunicorn master started (its children running `flask ... jobs worker`)."""
+    found = []
+    for task in Path(f"/proc/{master_pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                cmd = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"jobs" in cmd and b"worker" in cmd:
+                found.append(int(child))
+    return found
 
 
 def _free_port() -> int:
@@ -93,6 +108,8 @@ def servers(app, db_url, tmp_path):
                JOBS_IMMEDIATE="0", JOBS_WORKERS="1", WEB_CONCURRENCY="1", COOKIE_SECURE="0", EXPORT_JOB_ROWS="5",
                HOST="127.0.0.1", LOG_LEVEL="WARNING")
     procs, bases = [], []
+    global MASTERS
+    MASTERS = procs
     db.session.remove()  # the servers need the database to themselves (SQLite's write lock)
     try:
         for name in ("a", "b"):
@@ -192,6 +209,16 @@ def test_two_servers_behave_as_one(people, servers):
     rows = list(load_workbook(io.BytesIO(body), read_only=True).worksheets[0].iter_rows(values_only=True))
     assert len(rows) == 1 + VOUCHERS and all(r[3] == "两台服务器测试企业有限公司" for r in rows[1:])
 
+    # Each server started its own consumer, and its master restarts one that dies.
+    for master in MASTERS:
+        assert len(_consumers(master.pid)) == 1
+    dead = _consumers(MASTERS[0].pid)[0]
+    os.kill(dead, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _consumers(MASTERS[0].pid) in ([], [dead]):
+        time.sleep(0.3)
+    assert len(_consumers(MASTERS[0].pid)) == 1 and _consumers(MASTERS[0].pid) != [dead]
+
     # The login limit counts the attempts made on either server (5 per account).
     thief = Browser()
     for i in range(5):
@@ -210,3 +237,12 @@ def test_two_servers_behave_as_one(people, servers):
     assert status == 303
     status, headers, _ = copy.open(f"{a}/city/vouchers")
     assert status == 302 and "/login" in headers["Location"]
+
+    # Stopping a server stops its consumer too (nothing is left running).
+    consumer = _consumers(MASTERS[1].pid)[0]
+    MASTERS[1].send_signal(signal.SIGTERM)
+    MASTERS[1].wait(30)
+    deadline = time.monotonic() + 25
+    while time.monotonic() < deadline and Path(f"/proc/{consumer}").exists():
+        time.sleep(0.3)
+    assert not Path(f"/proc/{consumer}").exists() or b"Z" in Path(f"/proc/{consumer}/stat").read_bytes().split()[2:3]
