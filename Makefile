@@ -3,7 +3,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := app:create_app
 
-.PHONY: run test serve setup lint migrate-check clean-db
+.PHONY: run test serve setup lint migrate-check clean-db bench
 
 run:
 	@bash scripts/setup.sh run
@@ -19,6 +19,13 @@ serve:
 	@bash scripts/setup.sh serve
 	.venv/bin/flask db upgrade
 	COOKIE_SECURE=$${COOKIE_SECURE:-1} .venv/bin/gunicorn -c gunicorn.conf.py "app:create_app()"
+
+# Province-scale benchmark (issue 8): builds its own data sets and prints the table (also written
+# to instance/bench/results.md). BENCH_QUICK=1: one 3 s run per page; BENCH_ENGINES=postgresql.
+bench:
+	@bash scripts/setup.sh test
+	@bash scripts/setup.sh bench
+	.venv/bin/python scripts/bench/run.py
 
 setup:
 	@bash scripts/setup.sh run
