@@ -11,7 +11,7 @@ import time_machine
 
 from blueprints.core import jobs
 from blueprints.core.timeutil import now
-from models import Job, JobStatus, Notice, Role, db
+from models import Application, AppStatus, Job, JobStatus, Notice, Role, db
 
 # Handlers that exist only for these tests (registered once at import).
 _gate: dict[str, threading.Event] = {}
@@ -224,3 +224,28 @@ def test_large_exports_become_jobs_with_the_same_rows(app, login_as):
         assert job.total == want and job.done == want
     # the other person cannot follow the city's export job
     assert province.get(f"/jobs/{job.id - 1}").status_code == 404
+
+
+def test_planner_statistics_are_refreshed(app, engine_name):
+    """The consumer refreshes the planner's statistics: without them SQLite counted the city's
+    review queue through the submission-date index, reading every application of the city."""
+    import sqlalchemy as sa
+
+    from tests.test_two_servers import _vouchers_for
+
+    _vouchers_for("440100", 400)
+    t = now()
+    db.session.execute(sa.update(Application).values(submitted_at=t, confirmed_at=t))
+    db.session.execute(sa.update(Application).where(Application.id % 100 == 0).values(status=AppStatus.CITY_REVIEW))
+    db.session.commit()
+    queue = ("SELECT count(*) FROM (SELECT id FROM application WHERE city_code = '440100' AND submitted_at IS NOT NULL"
+             " AND confirmed_at IS NOT NULL AND status = 'city_review' LIMIT 1001) AS q")
+    jobs.analyze()
+    with db.engine.connect() as conn:
+        if engine_name == "sqlite":
+            assert conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'application'").scalar() > 0
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + queue))
+            assert "status=?" in plan, plan  # an index that starts with (city_code, status)
+        else:
+            assert conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE relname = 'application'").scalar() >= 400
+    assert db.session.execute(sa.text(queue)).scalar() == 4

@@ -114,13 +114,34 @@ def sweep_task() -> None:
         sweep()
 
 
+@huey.periodic_task(__import__("huey").crontab(minute="17"))
+def analyze_task() -> None:
+    with _app().app_context():
+        analyze()
+
+
 @huey.on_startup()
 def _sweep_at_start() -> None:
     try:
         with _app().app_context():
             sweep()
+            analyze()
     except Exception:  # a database that is not up yet must not stop the consumer
         log.exception("job sweep at start-up failed")
+
+
+def analyze() -> None:
+    """Refresh the query planner's statistics (at consumer start and hourly).
+
+    SQLite has no autovacuum: without statistics its planner guesses, and at province scale it
+    counted the city's review queue through the wrong index (7 ms instead of 0.1 ms). A sampled
+    ANALYZE (analysis_limit) takes milliseconds. PostgreSQL's autovacuum does the same on its own;
+    an explicit ANALYZE there is cheap and keeps both engines alike after bulk loads.
+    """
+    with deferred_reads(False), db.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        conn.exec_driver_sql("ANALYZE")
 
 
 # --------------------------------------------------------------------------- starting and running

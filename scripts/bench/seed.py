@@ -669,9 +669,9 @@ def build(vouchers: int = 50_000, *, seed: int = 2026, pdfs: bool = True) -> dic
     db.session.flush()
     n_pdf = _voucher_pdfs(b) if pdfs else 0
     db.session.commit()
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("ANALYZE"))  # what autovacuum does soon after a bulk load
-        db.session.commit()
+    from blueprints.core import jobs
+
+    jobs.analyze()  # what the job consumer does at its start and hourly (and PostgreSQL's autovacuum)
     bench_vouchers = db.session.execute(db.select(Voucher.id).where(Voucher.enterprise_id == b.bench_ent)
                                         .order_by(Voucher.id)).scalars().all()
     verify_code = db.session.execute(db.select(Voucher.code).where(Voucher.city_code == GZ, Voucher.status == "issued")
