@@ -32,13 +32,18 @@ def _start_consumer(server):
     server.log.info("job consumer started (pid %s)", _consumer["proc"].pid)
 
 
+_lock = threading.Lock()
+
+
 def _watch_consumer(server):
     while not _consumer["stopping"]:
         proc = _consumer["proc"]
         if proc is not None and proc.poll() is not None and not _consumer["stopping"]:
             server.log.warning("job consumer exited (%s); restarting", proc.returncode)
             time.sleep(2)
-            _start_consumer(server)
+            with _lock:  # on_exit may have run during the pause: never start one after it
+                if not _consumer["stopping"]:
+                    _start_consumer(server)
         time.sleep(1)
 
 
@@ -50,7 +55,8 @@ def when_ready(server):
 
 
 def on_exit(server):
-    _consumer["stopping"] = True
+    with _lock:
+        _consumer["stopping"] = True
     proc = _consumer["proc"]
     if proc is not None and proc.poll() is None:
         proc.terminate()

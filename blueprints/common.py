@@ -77,9 +77,13 @@ def file_download(file_id: int):
 def _own_job_or_404(job_id: int):
     from models import Job
 
+    from blueprints.core.jobs import scope_of
+
     job = db.session.get(Job, job_id)
     if job is None or job.user_id != current_user.id:
         abort(404)  # another user's job does not exist for you
+    if (job.params or {}).get("_scope", scope_of(current_user)) != scope_of(current_user):
+        abort(404)  # started in another role or city: its rows are no longer yours to see
     return job
 
 
@@ -108,10 +112,11 @@ def job_download(job_id: int):
 
     job = _own_job_or_404(job_id)
     f = job.result_file
-    if f is None:
-        abort(404)
+    if f is None or not path_for(f.sha256).exists():
+        abort(404)  # not finished, or the shared upload directory is not mounted here (logged by the 404)
     resp = send_file(path_for(f.sha256), mimetype=f.mime, as_attachment=True,
                      download_name=f.original_name or f"job-{job.id}", conditional=False)
+    resp.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     resp.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f.original_name or 'download')}"
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Cache-Control"] = "private, no-store"

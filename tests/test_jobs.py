@@ -213,8 +213,13 @@ def test_large_exports_become_jobs_with_the_same_rows(app, login_as):
     for client, url, title, want in ((city, "/city/vouchers/export.xlsx", "服务券导出", 4),
                                      (province, "/province/directory/export?kind=enterprise&city=440300",
                                       "注册名录导出", 3)):
-        started = client.get(url)
+        asked = client.get(url)  # a link or a prefetch only asks: no job yet
+        assert asked.status_code == 200 and f"共 {want} 行" in asked.get_data(as_text=True)
+        assert 'method="post"' in asked.get_data(as_text=True)
+        before = db.session.execute(db.select(db.func.count(Job.id))).scalar_one()
+        started = client.post(url)
         assert started.status_code == 303 and "/jobs/" in started.headers["Location"]
+        assert db.session.execute(db.select(db.func.count(Job.id))).scalar_one() == before + 1
         job_url = started.headers["Location"]
         page = client.get(job_url).get_data(as_text=True)
         assert title in page and "已完成" in page and f"共 {want} 行" in page
@@ -249,3 +254,78 @@ def test_planner_statistics_are_refreshed(app, engine_name):
         else:
             assert conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE relname = 'application'").scalar() >= 400
     assert db.session.execute(sa.text(queue)).scalar() == 4
+
+
+def test_the_same_export_twice_is_one_job_and_a_person_has_at_most_three(app, login_as, monkeypatch):
+    client, user = login_as(Role.CITY, city_code="440100")
+    from tests.test_two_servers import _vouchers_for
+
+    _vouchers_for("440100", 6)
+    db.session.commit()
+    app.config["EXPORT_JOB_ROWS"] = 2
+    monkeypatch.setattr(jobs, "enqueue", lambda job: None)  # they stay queued: no consumer here
+    first = client.post("/city/vouchers/export.xlsx")
+    again = client.post("/city/vouchers/export.xlsx")  # a double click, a reload
+    assert first.status_code == again.status_code == 303
+    assert first.headers["Location"] == again.headers["Location"]
+    for q in ("两台", "服务器测试"):  # other filters: other jobs
+        assert client.post(f"/city/vouchers/export.xlsx?q={q}").status_code == 303
+    refused = client.post("/city/vouchers/export.xlsx?q=两台服务器")
+    assert refused.status_code == 429 and "3 项导出正在生成" in refused.get_data(as_text=True)
+    assert db.session.execute(db.select(db.func.count(Job.id)).where(Job.user_id == user.id)).scalar_one() == 3
+
+
+def test_a_job_stays_in_the_scope_it_was_started_in(login_as):
+    """An officer moved to another city no longer downloads the old city's export."""
+    client, user = login_as(Role.CITY, city_code="440100")
+    job = jobs.start("test_text", {"rows": 1}, user)
+    assert client.get(f"/jobs/{job.id}/download").status_code == 200
+    user.city_code = "440300"
+    db.session.commit()
+    assert client.get(f"/jobs/{job.id}").status_code == 404
+    assert client.get(f"/jobs/{job.id}/download").status_code == 404
+
+
+def test_a_run_that_was_taken_over_cannot_change_the_job(app, login_as, monkeypatch):
+    """A stalled run presumed dead is taken over by another; when it wakes up, its progress and its
+    result are refused, so it can neither overwrite the new run's file nor fail a finished job."""
+    _, user = login_as(Role.CITY)
+    monkeypatch.setattr(jobs, "enqueue", lambda job: None)
+    job = jobs.start("test_text", {"rows": 2}, user)
+    job_id = job.id
+    first = jobs._claim(job_id)
+    assert first == 1 and jobs._claim(job_id) is None  # claimed once
+    db.session.execute(db.update(Job).where(Job.id == job_id).values(attempts=2))  # the takeover
+    db.session.commit()  # (this test's session then holds no SQLite lock the progress write would wait for)
+    with pytest.raises(jobs.JobError):
+        jobs.Progress(job_id, first)(1, 2, force=True)
+    assert jobs._finish(job_id, first, JobStatus.FAILED, "stale run") is False
+    db.session.commit()
+    assert jobs._finish(job_id, 2, JobStatus.DONE) is True
+    db.session.commit()
+    db.session.expire_all()
+    assert job.status == JobStatus.DONE and job.message == ""
+
+
+def test_heartbeat_keeps_a_quiet_job_alive(app, login_as, monkeypatch):
+    _, user = login_as(Role.CITY)
+    monkeypatch.setattr(jobs, "enqueue", lambda job: None)
+    job = jobs.start("test_text", {"rows": 2}, user)
+    attempt = jobs._claim(job.id)
+    old = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    db.session.execute(db.update(Job).where(Job.id == job.id).values(heartbeat_at=old))
+    db.session.commit()
+    beat = jobs._Heartbeat(app, job.id, attempt, every=0.05)
+    beat.start()
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        if job.heartbeat_at > old:
+            break
+        db.session.rollback()
+        time.sleep(0.05)
+    beat.stopped.set()
+    beat.join(5)
+    assert job.heartbeat_at > old + dt.timedelta(days=300)

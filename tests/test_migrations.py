@@ -106,6 +106,18 @@ def test_downgrade_to_base_and_up_again(empty_db_url, tmp_path):
     app = create_app({"SQLALCHEMY_DATABASE_URI": empty_db_url, "TESTING": True, "UPLOAD_DIR": str(tmp_path)})
     with app.app_context():
         upgrade()
+        # a finished export job with its xlsx file: the downgrade must not trip over either
+        from models import Job, StoredFile, User
+
+        u = User(username="m", role="city", password_hash="x", display_name="m")
+        db.session.add(u)
+        db.session.flush()
+        f = StoredFile(sha256="0" * 64, size=1, mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        db.session.add(f)
+        db.session.flush()
+        db.session.add(Job(kind="voucher_export", user_id=u.id, status="done", result_file_id=f.id))
+        db.session.commit()
+        db.session.remove()
         downgrade(revision="base")
         upgrade()
         assert "audit_event" in sa.inspect(db.engine).get_table_names()

@@ -300,3 +300,20 @@ def test_searching_a_list_still_finds_by_enterprise_and_supplier_name(world, log
     s, _ = _login(login, world, Role.SUPPLIER, "supplier")
     body = s.get("/supplier/applications", query_string={"q": queued.enterprise.name}).get_data(as_text=True)
     assert _row_ids(body, "application") == 1
+
+
+def test_a_login_does_not_make_the_figures_stale(world, login, count_queries):
+    """Logins write the audit trail but change no figure: the next view still reads the snapshot."""
+    from blueprints.core import audit
+
+    c, user = _login(login, world, Role.PROVINCE, {})
+    _vouchers(world, 2)
+    at = now()
+    with time_machine.travel(at, tick=False):
+        c.get("/province/dashboard")
+        audit.record("user", user.id, "login", actor=user)
+        db.session.commit()
+        with count_queries() as q:
+            body = c.get("/province/dashboard").get_data(as_text=True)
+    assert "2 张" in body
+    assert not any("group by" in s.lower() for s in q.statements)

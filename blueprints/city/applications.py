@@ -179,7 +179,7 @@ def voucher_list():
                 args=f.args(), filters=f, export_url=url_for("city.voucher_export", **f.args()))
 
 
-@bp.route("/vouchers/export.xlsx")
+@bp.route("/vouchers/export.xlsx", methods=["GET", "POST"])
 def voucher_export():
     """The filtered list as an xlsx file: every matching voucher; a large list becomes a background job."""
     filters = dict(city_code=current_user.city_code, **_voucher_filter_values(VoucherFilter(request.args)))

@@ -2,8 +2,8 @@
 background job (blueprints/core/jobs.py) whose page shows the progress and then the download.
 
 The line is EXPORT_JOB_ROWS (config, default 5,000 rows): well under a second of work in the
-request, far from gunicorn's timeout; above it the user sees a progress bar instead of a spinner
-that might die. The job re-applies the same filters the user chose, in the scope recorded when it
+request, far from gunicorn's timeout; above it the user confirms (a GET never starts work) and
+then sees a progress bar instead of a spinner that might die. The job re-applies the same filters the user chose, in the scope recorded when it
 was started (the city is the user's city at that moment).
 """
 from __future__ import annotations
@@ -12,10 +12,10 @@ import datetime as dt
 import os
 import tempfile
 
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 
 from blueprints.core import issuance, jobs, registration, xlsx
-from blueprints.core.htmx import redirect_to
+from blueprints.core.htmx import page, redirect_to
 
 
 def _json_filters(filters: dict) -> dict:
@@ -23,7 +23,7 @@ def _json_filters(filters: dict) -> dict:
 
 
 def _voucher_filters(params: dict) -> dict:
-    out = dict(params)
+    out = {k: v for k, v in params.items() if not k.startswith("_")}
     for k in ("issued_from", "issued_to"):
         if out.get(k):
             out[k] = dt.date.fromisoformat(out[k])
@@ -31,10 +31,18 @@ def _voucher_filters(params: dict) -> dict:
 
 
 def respond(kind: str, *, count: int, params: dict, user, filename: str, write):
-    """The export itself (streamed) when small, else a job and a redirect to its progress page."""
+    """The export itself (streamed) when small. A large one is a background job: a GET (a link,
+    a prefetch) only shows what will happen and asks; the confirming POST starts the job (or finds
+    the same one already running) and goes to its progress page."""
     if count <= current_app.config.get("EXPORT_JOB_ROWS", 5000):
         return xlsx.send(write, filename)
-    job = jobs.start(kind, _json_filters(params), user, total=count)
+    if request.method != "POST":
+        return page("common/export_confirm.html", count=count, title=jobs.TITLES[kind], action=request.full_path)
+    try:
+        job = jobs.start(kind, _json_filters(params), user, total=count)
+    except jobs.TooManyJobs as e:
+        return page("common/export_confirm.html", status=429, count=count, title=jobs.TITLES[kind],
+                    action=request.full_path, error=str(e))
     return redirect_to(url_for("common.job_detail", job_id=job.id))
 
 

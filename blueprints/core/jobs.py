@@ -27,12 +27,13 @@ from flask import has_app_context
 from blueprints.core import uploads
 from blueprints.core.sqlite_tx import deferred_reads
 from blueprints.core.timeutil import now
-from models import Job, JobStatus, StoredFile, db
+from models import Job, JobStatus, StoredFile, User, db
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 STALE_AFTER = dt.timedelta(minutes=2)  # a running job whose heartbeat is older was abandoned
+LOST_AFTER = dt.timedelta(minutes=10)  # a job still queued after this may have lost its queue entry
 PROGRESS_EVERY = 0.5  # seconds between progress writes
 
 
@@ -147,10 +148,37 @@ def analyze() -> None:
 # --------------------------------------------------------------------------- starting and running
 
 
+ACTIVE_PER_USER = 3  # jobs one person may have queued or running at once
+
+
+class TooManyJobs(JobError):
+    pass
+
+
 def start(kind: str, params: dict, user, *, total: int = 0, title: str = "") -> Job:
-    """Record the job and queue it. Commits (the consumer must see the row before it runs)."""
+    """Record the job and queue it; commits (the consumer must see the row before it runs).
+
+    The same export asked for again while it is still queued or running is that job, not a new
+    one (a double click, a reload); more than ACTIVE_PER_USER at once is refused (TooManyJobs).
+    The scope the job ran in (role, city) is kept, so the file is offered only in that scope.
+    """
     if kind not in HANDLERS:
         raise KeyError(kind)
+    params = {**params, "_scope": scope_of(user)}
+    # One person's starts queue behind each other (PostgreSQL: a row lock on the account; SQLite:
+    # the POST's write transaction), so the look-up below cannot miss a job being started.
+    db.session.execute(db.select(User.id).where(User.id == user.id).with_for_update())
+    active = db.session.execute(
+        db.select(Job).where(Job.user_id == user.id, Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)))
+        .with_for_update()
+    ).scalars().all()
+    for job in active:
+        if job.kind == kind and job.params == params:
+            db.session.commit()
+            return job
+    if len(active) >= ACTIVE_PER_USER:
+        db.session.rollback()
+        raise TooManyJobs(f"您已有 {len(active)} 项导出正在生成，请等其中一项完成后再发起")
     job = Job(kind=kind, title=title or TITLES[kind], params=params, user_id=user.id, total=total,
               status=JobStatus.QUEUED)
     db.session.add(job)
@@ -159,16 +187,23 @@ def start(kind: str, params: dict, user, *, total: int = 0, title: str = "") -> 
     return job
 
 
+def scope_of(user) -> list:
+    return [str(user.acting_role), user.city_code or ""]
+
+
 def enqueue(job: Job) -> None:
     try:
         run_job_task(job.id)
     except Exception:
         log.exception("could not queue job %s", job.id)
-        _finish(job.id, JobStatus.FAILED, "任务队列暂时不可用，请稍后重试")
+        _finish(job.id, None, JobStatus.FAILED, "任务队列暂时不可用，请稍后重试")
+        db.session.commit()
 
 
-def _claim(job_id: int) -> bool:
-    """queued -> running (or a stale running job taken over); True when this call won it."""
+def _claim(job_id: int) -> int | None:
+    """queued -> running (or a stale running job taken over); the attempt number when this call
+    won it, else None. Every later write of this run names its attempt, so a run that was taken
+    over (it stalled, its consumer was presumed dead) can no longer change the job."""
     t = now()
     stale = t - STALE_AFTER
     res = db.session.execute(
@@ -179,27 +214,38 @@ def _claim(job_id: int) -> bool:
         .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, started_at=t, heartbeat_at=t)
         .execution_options(synchronize_session=False)
     )
+    attempt = None
+    if res.rowcount == 1:
+        attempt = db.session.execute(db.select(Job.attempts).where(Job.id == job_id)).scalar_one()
     db.session.commit()
-    return res.rowcount == 1
+    return attempt
 
 
-def _finish(job_id: int, status: str, message: str = "", file_id: int | None = None) -> None:
+def _mine(job_id: int, attempt: int | None):
+    where = [Job.id == job_id]
+    if attempt is not None:
+        where += [Job.attempts == attempt, Job.status == JobStatus.RUNNING]
+    return where
+
+
+def _finish(job_id: int, attempt: int | None, status: str, message: str = "", file_id: int | None = None) -> bool:
     values = dict(status=status, message=message, finished_at=now(), heartbeat_at=now())
     if file_id is not None:
         values["result_file_id"] = file_id
     if status == JobStatus.DONE:
         values["done"] = db.case((Job.total > Job.done, Job.total), else_=Job.done)
-    db.session.execute(db.update(Job).where(Job.id == job_id).values(**values)
-                       .execution_options(synchronize_session=False))
-    db.session.commit()
+    res = db.session.execute(db.update(Job).where(*_mine(job_id, attempt)).values(**values)
+                             .execution_options(synchronize_session=False))
+    return res.rowcount == 1
 
 
 class Progress:
     """progress(done, total=None): writes at most every PROGRESS_EVERY seconds, from its own
     short transaction, so the job's long read never holds a lock the write would wait for."""
 
-    def __init__(self, job_id: int):
+    def __init__(self, job_id: int, attempt: int | None = None):
         self.job_id = job_id
+        self.attempt = attempt
         self._last = 0.0
 
     def __call__(self, done: int, total: int | None = None, *, force: bool = False) -> None:
@@ -211,16 +257,43 @@ class Progress:
         if total is not None:
             values["total"] = total
         with deferred_reads(False), db.engine.begin() as conn:
-            conn.execute(db.update(Job).where(Job.id == self.job_id).values(**values))
+            if conn.execute(db.update(Job).where(*_mine(self.job_id, self.attempt)).values(**values)).rowcount == 0:
+                raise JobError("任务已由另一个处理进程接手")  # this run was taken over: stop it
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps a running job's heartbeat fresh while its handler works, whether or not the handler
+    reports progress (one long PDF page, a slow copy to shared storage)."""
+
+    def __init__(self, app, job_id: int, attempt: int, every: float = 30.0):
+        super().__init__(daemon=True, name=f"job-{job_id}-heartbeat")
+        self.app, self.job_id, self.attempt, self.every = app, job_id, attempt, every
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        with self.app.app_context():
+            while not self.stopped.wait(self.every):
+                try:
+                    with deferred_reads(False), db.engine.begin() as conn:
+                        conn.execute(db.update(Job).where(*_mine(self.job_id, self.attempt))
+                                     .values(heartbeat_at=now()))
+                except Exception:
+                    log.exception("heartbeat of job %s failed", self.job_id)
 
 
 def execute(job_id: int) -> None:
     """Run one job if it can be claimed; any failure is recorded on the job and logged."""
+    from flask import current_app
+
     from blueprints.core import notices
     from blueprints.core.application import link
 
-    if not _claim(job_id):
+    attempt = _claim(job_id)
+    if attempt is None:
         return
+    heartbeat = _Heartbeat(current_app._get_current_object(), job_id, attempt)
+    heartbeat.start()
+    result = None
     try:
         # The whole read runs as a plain (deferred) SQLite reader, so the progress writes from
         # another connection never wait for it; PostgreSQL ignores this.
@@ -230,25 +303,36 @@ def execute(job_id: int) -> None:
             fn = HANDLERS.get(kind)
             if fn is None:
                 raise JobError("未知的任务类型")
-            result = fn(job, Progress(job_id))
+            result = fn(job, Progress(job_id, attempt))
             db.session.commit()  # ends the read transaction before the writes below
         sha, size = uploads.write_path(result.path)
         f = StoredFile(sha256=sha, size=size, mime=result.mime, original_name=result.name[:200], kind="job_result",
                        owner_type="job", owner_id=job_id, uploaded_by=user_id)
         db.session.add(f)
         db.session.flush()
-        notices.notify_users([user_id], title=f"{title}已完成",
-                             body=result.message or "文件已生成，可以下载", link=link("common.job_detail", job_id=job_id))
-        _finish(job_id, JobStatus.DONE, result.message, file_id=f.id)
-        log.info("job %s done: %s bytes", job_id, size)
+        if _finish(job_id, attempt, JobStatus.DONE, result.message, file_id=f.id):
+            notices.notify_users([user_id], title=f"{title}已完成",
+                                 body=result.message or "文件已生成，可以下载",
+                                 link=link("common.job_detail", job_id=job_id))
+            db.session.commit()
+            log.info("job %s done: %s bytes", job_id, size)
+        else:
+            db.session.rollback()  # taken over meanwhile: the other run's outcome stands
     except JobError as e:
         db.session.rollback()
-        _finish(job_id, JobStatus.FAILED, str(e))
+        _finish(job_id, attempt, JobStatus.FAILED, str(e))
+        db.session.commit()
         log.warning("job %s failed: %s", job_id, e)
     except Exception:
         db.session.rollback()
         log.exception("job %s failed", job_id)
-        _finish(job_id, JobStatus.FAILED, f"处理时出错（任务编号 {job_id}），请稍后重试；如果再次出错，请联系省级管理员")
+        _finish(job_id, attempt, JobStatus.FAILED,
+                f"处理时出错（任务编号 {job_id}），请稍后重试；如果再次出错，请联系省级管理员")
+        db.session.commit()
+    finally:
+        heartbeat.stopped.set()
+        if result is not None and os.path.exists(result.path):
+            os.unlink(result.path)  # stored (moved) on success; never left behind on failure
 
 
 def sweep() -> int:
@@ -259,15 +343,21 @@ def sweep() -> int:
     abandoned = db.session.execute(
         db.select(Job).where(
             db.or_(db.and_(Job.status == JobStatus.RUNNING, Job.heartbeat_at < stale),
-                   db.and_(Job.status == JobStatus.QUEUED, Job.created_at < t - dt.timedelta(minutes=10))))
+                   # queued for 10 minutes: its queue entry may be lost (re-queued at most every 10 minutes)
+                   db.and_(Job.status == JobStatus.QUEUED, Job.created_at < t - LOST_AFTER,
+                           db.or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < t - LOST_AFTER))))
         .limit(100)
     ).scalars().all()
     requeued = 0
     for job in abandoned:
         if job.attempts >= MAX_ATTEMPTS:
-            _finish(job.id, JobStatus.FAILED, f"多次处理未能完成（任务编号 {job.id}），请重新发起或联系省级管理员")
+            _finish(job.id, None, JobStatus.FAILED, f"多次处理未能完成（任务编号 {job.id}），请重新发起或联系省级管理员")
+            db.session.commit()
             continue
         log.warning("job %s (%s) re-queued (attempt %s)", job.id, job.kind, job.attempts + 1)
+        if job.status == JobStatus.QUEUED:
+            job.heartbeat_at = t
+            db.session.commit()
         enqueue(job)
         requeued += 1
     return requeued

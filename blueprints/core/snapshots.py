@@ -6,9 +6,10 @@ figure_snapshot table (two app servers share one database, so an in-process cach
 and recomputes it only when
 
 - something changed since: the change mark (the newest id of the audit trail, which every state
-  change writes, and of the tables the figures count) differs from the one stored, or
+  change writes, logins aside, and of the tables the figures count) differs from the one stored, or
 - it is older than FIGURES_MAX_AGE seconds (60): a change the mark cannot see (a date passing
-  makes a review overdue) shows within a minute.
+  makes a review overdue; on PostgreSQL, a transaction that took its id before another's but
+  committed after it) shows within a minute.
 
 Only one worker recomputes a snapshot at a time: it claims the row with one conditional upsert
 (refreshing_since) and commits, so the others keep serving the previous figures meanwhile; a
@@ -56,7 +57,12 @@ def change_mark() -> str:
     cached_mark = g.get("figures_mark")
     if rid and cached_mark and cached_mark[0] == rid:
         return cached_mark[1]
-    ids = db.session.execute(select(*(select(func.max(m.id)).scalar_subquery() for m in MARKED))).one()
+    # Logins and logouts write the audit trail too but change no figure: the audit part of the mark
+    # is the newest event about anything else (read backwards from the newest id, stopping at once).
+    newest_change = (select(AuditEvent.id).where(AuditEvent.entity_type != "user")
+                     .order_by(AuditEvent.id.desc()).limit(1).scalar_subquery())
+    ids = db.session.execute(select(newest_change, *(select(func.max(m.id)).scalar_subquery()
+                                                     for m in MARKED if m is not AuditEvent))).one()
     mark = ".".join(str(i or 0) for i in ids)
     if rid:
         g.figures_mark = (rid, mark)

@@ -39,7 +39,7 @@ def directory():
                 cities=registration.city_names(), city_choices=registration.city_choices())
 
 
-@bp.route("/directory/export")
+@bp.route("/directory/export", methods=["GET", "POST"])
 def directory_export():
     """The same list as an xlsx file (every matching row, not one page); a large one becomes a background job."""
     args = registration.directory_args(request.args)

@@ -460,6 +460,16 @@ def export_figure(ds: dict, role: str, path: str) -> dict:
         pids = srv.workers()
         t0 = time.perf_counter()
         status, seconds, msg, body = timed_get(srv.port, path, cookie)
+        if status == 200 and b'id="export-confirm"' in body:
+            # A large export asks first (a GET never starts work); confirm it as the user would.
+            jar = _cookies(msg, dict(c.split("=", 1) for c in cookie.split("; ")))
+            cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+            field = re.search(rb'<input[^>]*name="csrf_token"[^>]*>', body)
+            token = re.search(rb'value="([^"]+)"', field.group(0)).group(1).decode() if field else ""
+            t1 = time.perf_counter()
+            status, msg, body = request(srv.port, "POST", path, {"Cookie": cookie, "Content-Type":
+                                        "application/x-www-form-urlencoded"}, urlencode({"csrf_token": token}).encode())
+            seconds += time.perf_counter() - t1
         res = dict(status=status, seconds=seconds, via="request", job_wait=None)
         location = (msg.get("Location") or msg.get("HX-Redirect") or "") if msg else ""
         job = re.search(r"/jobs/(\d+)", location) if status in (200, 302, 303) else None
