@@ -103,6 +103,7 @@ def login():
         window = timedelta(minutes=cfg["LOGIN_WINDOW_MINUTES"])
         acct_key = f"login:user:{form.username.data.lower()}"
         addr_key = f"login:addr:{request.remote_addr}"
+        security.serialize(acct_key, addr_key)
         if security.too_many(acct_key, cfg["LOGIN_LIMIT_PER_ACCOUNT"], window) or security.too_many(
             addr_key, cfg["LOGIN_LIMIT_PER_ADDRESS"], window
         ):

@@ -98,3 +98,29 @@ def test_flask_prune_empties_the_backlog(app):
     assert "pruned 120 rate events" in result.output
     assert _rows() == 1
     assert "pruned 0 rate events" in app.test_cli_runner().invoke(args=["prune"]).output
+
+
+def test_parallel_guesses_cannot_slip_past_the_login_limit(app):
+    """Eight wrong passwords sent at the same moment (as from several workers or servers): exactly
+    the first five are judged, the other three are refused by the limit."""
+    import threading
+
+    from models import Role
+    from tests.factories import make_user
+
+    make_user(Role.CITY, username="parallel_target")
+    db.session.commit()
+    db.session.remove()
+    codes, go = [], threading.Barrier(8)
+
+    def guess():
+        c = app.test_client()
+        go.wait()
+        codes.append(c.post("/login", data={"username": "parallel_target", "password": "wrong-guess-1"}).status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(codes) == [422] * 5 + [429] * 3

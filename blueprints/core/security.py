@@ -6,6 +6,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from blueprints.core.timeutil import now
@@ -65,6 +66,17 @@ RATE_RETENTION = dt.timedelta(days=1)
 # Each hit deletes at most this many expired events, of any key: a hundred times the inflow of one
 # row per hit, so a backlog drains quickly and a request never does unbounded work.
 PRUNE_PER_HIT = 100
+
+
+def serialize(*keys: str) -> None:
+    """Count-then-hit must not interleave between requests for the same key, or a burst of
+    parallel guesses (on several workers or servers) would all see a count under the limit.
+    SQLite: a POST's transaction already holds the write lock. PostgreSQL: a transaction-level
+    advisory lock per key (in a key space of its own), taken in a fixed order; held to commit."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        db.session.execute(text("SELECT pg_advisory_xact_lock(7151, hashtext(:k))"), {"k": key})
 
 
 def too_many(key: str, limit: int, window: dt.timedelta) -> bool:
