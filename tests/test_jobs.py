@@ -329,3 +329,16 @@ def test_heartbeat_keeps_a_quiet_job_alive(app, login_as, monkeypatch):
     beat.stopped.set()
     beat.join(5)
     assert job.heartbeat_at > old + dt.timedelta(days=300)
+
+
+def test_the_consumers_start_up_does_not_lock_the_database(app, login_as):
+    """At start the consumer sweeps and then refreshes statistics in one context: the sweep's read
+    must not keep the (SQLite) write lock, or the refresh and every login would wait for it."""
+    import sqlalchemy as sa
+
+    client, user = login_as(Role.CITY)
+    jobs.sweep()
+    with db.engine.begin() as other:  # another connection writes (a login, a progress update)
+        other.execute(sa.text("UPDATE job SET done = 0 WHERE id < 0"))
+    jobs.analyze()
+    assert client.post("/notices/read").status_code in (302, 303)

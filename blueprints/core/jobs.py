@@ -139,6 +139,7 @@ def analyze() -> None:
     ANALYZE (analysis_limit) takes milliseconds. PostgreSQL's autovacuum does the same on its own;
     an explicit ANALYZE there is cheap and keeps both engines alike after bulk loads.
     """
+    db.session.commit()  # this context's own transaction must not hold the lock ANALYZE needs
     with deferred_reads(False), db.engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA analysis_limit=1000")
@@ -360,6 +361,7 @@ def sweep() -> int:
             db.session.commit()
         enqueue(job)
         requeued += 1
+    db.session.commit()  # end the look-up's transaction: on SQLite it holds the write lock
     return requeued
 
 

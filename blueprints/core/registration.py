@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import math
 import re
 from dataclasses import dataclass, field as dc_field
 from decimal import Decimal
@@ -33,6 +32,7 @@ from wtforms.validators import StopValidation, ValidationError
 from blueprints.core import audit, notices, timeutil, uploads, workflow
 from blueprints.core.access import can_see
 from blueprints.core.money import MoneyError, parse_yuan, yuan
+from blueprints.core.paging import Page
 from models import (
     CATALOG_CATEGORIES, AuditEvent, CalendarDay, City, Enterprise, ExpertReview, ProfileChange, RegStatus,
     RelatedParty, Role, StoredFile, Supplier, db,
@@ -1197,36 +1197,6 @@ def owner_view_context(owner, user) -> dict:
 # --------------------------------------------------------------------------- directory and public list
 
 
-@dataclass
-class ListPage:
-    """The attributes of Flask-SQLAlchemy's Pagination that the pagination macro uses."""
-
-    items: list
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page)) if self.total else 0
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int:
-        return self.page - 1
-
-    @property
-    def next_num(self) -> int:
-        return self.page + 1
-
-
 def directory_args(args) -> dict:
     try:
         page = max(1, min(int(args.get("page", 1)), 10_000))
@@ -1297,7 +1267,7 @@ def write_directory_xlsx(out, kind: str, q: str = "", city: str = "", progress=N
     return xlsx.write_xlsx(out, [sheet], progress)
 
 
-def public_suppliers(q: str = "", category: str = "", page: int = 1) -> ListPage:
+def public_suppliers(q: str = "", category: str = "", page: int = 1) -> Page:
     """Registered suppliers for the public: name, place and categories only (no private data)."""
     stmt = db.select(Supplier.id, Supplier.name, Supplier.in_province, Supplier.city_code, Supplier.categories).where(
         Supplier.status == R.APPROVED, Supplier.disqualified.is_(False))
@@ -1308,7 +1278,7 @@ def public_suppliers(q: str = "", category: str = "", page: int = 1) -> ListPage
         # JSON-array membership is filtered here: a few hundred suppliers, one portable query.
         rows = [r for r in rows if category in (r.categories or [])]
     start = (page - 1) * PER_PAGE
-    return ListPage(rows[start:start + PER_PAGE], page, PER_PAGE, len(rows))
+    return Page(rows[start:start + PER_PAGE], page, PER_PAGE, len(rows), has_next=start + PER_PAGE < len(rows))
 
 
 # --------------------------------------------------------------------------- calendar (SLA-4)
