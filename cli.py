@@ -110,17 +110,7 @@ def load_demo_data() -> list[tuple[str, str, str]]:
 
     version = CatalogVersion(number=1, title="2026年应用服务目录", status=CatalogStatus.PUBLISHED,
                              cumulative_cap_fen=50_000_000, published_at=now())
-    items = [
-        ("YF-01", "云端协同研发设计平台", "研发设计", 150_000),
-        ("SC-01", "生产过程数据上云与可视化", "生产管控", 200_000),
-        ("SC-02", "设备联网与远程运维", "生产管控", 200_000),
-        ("JY-01", "云ERP（经营管理）", "经营管理", 100_000),
-        ("SH-01", "产品远程售后服务平台", "售后服务", 100_000),
-        ("JC-01", "公有云基础资源（计算、存储、网络）", "云基础资源", 80_000),
-        ("PT-01", "工业互联网平台接入服务", "工业互联网平台", 300_000),
-        ("SA-01", "工业SaaS订阅服务", "工业SaaS", 120_000),
-    ]
-    for pos, (code, name, cat, cap) in enumerate(items):
+    for pos, (code, name, cat, cap) in enumerate(DEMO_CATALOG_ITEMS):
         version.items.append(CatalogItem(code=code, name=name, category=cat, cap_fen=cap * 100, position=pos,
                                          description=f"{name}：按合同所列上云上平台费用核定。"))
     db.session.add(version)
@@ -136,6 +126,19 @@ def load_demo_data() -> list[tuple[str, str, str]]:
         db.session.add(Budget(city_code=c.code, period=f"{year}-1", kind="pilot", cap_fen=500_000_000))
     db.session.flush()
     return logins
+
+
+# The demo catalog (code, name, category, cap in 元); `make bench` seeds the same one.
+DEMO_CATALOG_ITEMS = [
+    ("YF-01", "云端协同研发设计平台", "研发设计", 150_000),
+    ("SC-01", "生产过程数据上云与可视化", "生产管控", 200_000),
+    ("SC-02", "设备联网与远程运维", "生产管控", 200_000),
+    ("JY-01", "云ERP（经营管理）", "经营管理", 100_000),
+    ("SH-01", "产品远程售后服务平台", "售后服务", 100_000),
+    ("JC-01", "公有云基础资源（计算、存储、网络）", "云基础资源", 80_000),
+    ("PT-01", "工业互联网平台接入服务", "工业互联网平台", 300_000),
+    ("SA-01", "工业SaaS订阅服务", "工业SaaS", 120_000),
+]
 
 
 def register_cli(app: Flask) -> None:

@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from cli import DEMO_CATALOG_ITEMS  # noqa: E402
+
 PASSWORD = "Bench-2026-gd"
 BATCH = 5_000
 GZ = "440100"
@@ -62,16 +64,7 @@ OTHER_STATUS = {"supplier_review": 20, "city_review": 35, "returned": 15, "rejec
 CITY_OVERDUE_SHARE = 0.3
 VOID_SHARE = 0.005
 CUMULATIVE_CAP_FEN = 50_000_000  # 500,000 yuan per enterprise and cycle
-ITEMS = [  # as `flask demo-data`
-    ("YF-01", "云端协同研发设计平台", "研发设计", 150_000),
-    ("SC-01", "生产过程数据上云与可视化", "生产管控", 200_000),
-    ("SC-02", "设备联网与远程运维", "生产管控", 200_000),
-    ("JY-01", "云ERP（经营管理）", "经营管理", 100_000),
-    ("SH-01", "产品远程售后服务平台", "售后服务", 100_000),
-    ("JC-01", "公有云基础资源（计算、存储、网络）", "云基础资源", 80_000),
-    ("PT-01", "工业互联网平台接入服务", "工业互联网平台", 300_000),
-    ("SA-01", "工业SaaS订阅服务", "工业SaaS", 120_000),
-]
+ITEMS = DEMO_CATALOG_ITEMS  # as `flask demo-data`
 ENT_WORDS = ("明辉", "顺和", "新科", "华润", "恒达", "金源", "宏图", "瑞丰", "嘉信", "永盛", "德力", "康泰", "创维",
              "海天", "立信", "远航", "中恒", "润发", "天成", "鸿运", "精工", "联合", "兴业", "博雅", "卓越", "锦绣",
              "南方", "粤海", "珠江", "岭南")
