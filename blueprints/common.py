@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, request, url_for
+from flask import Blueprint, Response, abort, request, send_file, url_for
 from flask_login import current_user
 
 from blueprints.core import paging
 from blueprints.core.access import ANY_USER, get_visible_or_404, guard_blueprint
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.timeutil import now
-from blueprints.core.uploads import read_bytes
+from blueprints.core.uploads import path_for
 from models import Notice, StoredFile, db
 
 bp = Blueprint("common", __name__)
@@ -52,9 +52,12 @@ def notice_open(notice_id: int):
 
 
 def send_stored(f: StoredFile, inline: bool = False) -> Response:
-    """Serve a stored file safely: attachment (unless an image/PDF preview), nosniff, sandbox."""
-    data = read_bytes(f)
-    resp = Response(data, mimetype=f.mime)
+    """Serve a stored file safely, streamed from storage: attachment (unless an image/PDF
+    preview), nosniff, sandbox. A file missing from this server's storage is a 404."""
+    path = path_for(f.sha256)
+    if not path.exists():
+        abort(404)
+    resp = send_file(path, mimetype=f.mime, conditional=False, etag=False)
     name = f.original_name or f"file-{f.id}"
     disposition = "inline" if inline else "attachment"
     resp.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(name)}"
@@ -106,18 +109,7 @@ def job_detail(job_id: int):
 @bp.route("/jobs/<int:job_id>/download")
 def job_download(job_id: int):
     """The finished job's file, streamed from storage."""
-    from flask import send_file
-
-    from blueprints.core.uploads import path_for
-
     job = _own_job_or_404(job_id)
-    f = job.result_file
-    if f is None or not path_for(f.sha256).exists():
-        abort(404)  # not finished, or the shared upload directory is not mounted here (logged by the 404)
-    resp = send_file(path_for(f.sha256), mimetype=f.mime, as_attachment=True,
-                     download_name=f.original_name or f"job-{job.id}", conditional=False)
-    resp.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    resp.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f.original_name or 'download')}"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
+    if job.result_file is None:
+        abort(404)  # not finished (or failed)
+    return send_stored(job.result_file)

@@ -1233,10 +1233,11 @@ DIRECTORY_WIDTHS = {
 
 
 def count_directory(kind: str, q: str = "", city: str = "") -> int:
-    """How many rows the directory export holds for these filters (one cheap query)."""
-    model = Enterprise if kind == "enterprise" else Supplier
-    where = directory_select(kind, q, city).whereclause  # the directory's own filters, never a copy
-    return db.session.execute(db.select(db.func.count()).select_from(model).where(where)).scalar_one()
+    """How many rows the directory export holds for these filters: the directory's own query, counted."""
+    from blueprints.core.paging import count_select
+
+    ids = count_select(directory_select(kind, q, city)).subquery()
+    return db.session.execute(db.select(db.func.count()).select_from(ids)).scalar_one()
 
 
 def write_directory_xlsx(out, kind: str, q: str = "", city: str = "", progress=None) -> int:

@@ -137,18 +137,30 @@ def path_for(sha: str) -> Path:
     return storage_dir() / sha[:2] / sha
 
 
-def write_bytes(data: bytes) -> str:
-    sha = hashlib.sha256(data).hexdigest()
+def _publish(sha: str, fill) -> None:
+    """Put a file under its SHA-256 once: fill(fh) writes it to a private temporary name in the
+    target folder (fsynced, then renamed), so no reader ever sees half a file and two writers of
+    the same content never share a temporary file."""
     target = path_for(sha)
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".up-")
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".up-")
+    try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fill(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o640)
         os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_bytes(data: bytes) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    _publish(sha, lambda fh: fh.write(data))
     return sha
 
 
@@ -162,18 +174,13 @@ def write_path(src: str | os.PathLike) -> tuple[str, int]:
             h.update(chunk)
             size += len(chunk)
     sha = h.hexdigest()
-    target = path_for(sha)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        os.unlink(src)
-    else:
-        tmp = target.parent / f".up-{os.getpid()}-{sha[:8]}"
-        shutil.copyfile(src, tmp)  # the temp file may be on another file system than UPLOAD_DIR
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o640)
-        os.replace(tmp, target)
-        os.unlink(src)
+
+    def copy(out) -> None:  # the source may be on another file system than UPLOAD_DIR
+        with open(src, "rb") as fh:
+            shutil.copyfileobj(fh, out, 1 << 20)
+
+    _publish(sha, copy)
+    os.unlink(src)
     return sha, size
 
 
