@@ -529,6 +529,8 @@ class Cycle(db.Model):
     application_deadline: Mapped[dt.date] = mapped_column(Date)
     settlement_deadline: Mapped[dt.date] = mapped_column(Date)
     verification_days: Mapped[int] = mapped_column(Integer, default=5)
+    # SLA-3: the city's settlement review time, announced with the cycle (working days).
+    settlement_review_days: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
 
 
@@ -674,7 +676,8 @@ Index("ix_application_supplier_order", Application.supplier_id, APPLICATION_WAIT
 
 class VoucherStatus(enum.StrEnum):
     ISSUED = "issued"
-    VOID = "void"
+    VOID = "void"  # 作废: counts for DL-3/DL-4
+    RELEASED = "released"  # given back before the application deadline: not counted (DL-2 decision)
 
 
 class Voucher(db.Model):
@@ -692,6 +695,9 @@ class Voucher(db.Model):
     pilot: Mapped[bool] = mapped_column(Boolean, default=False)
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
     pdf_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    # DL-2: when and why the voucher became void or was released.
+    ended_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     application: Mapped[Application] = relationship()
     enterprise: Mapped[Enterprise] = relationship()
@@ -699,6 +705,8 @@ class Voucher(db.Model):
     cycle: Mapped[Cycle] = relationship()
     pdf_file: Mapped[Optional[StoredFile]] = relationship()
     __table_args__ = (
+        # DL-3/DL-4: an enterprise's void vouchers, in the order they became void.
+        Index("ix_voucher_enterprise_status", "enterprise_id", "status", "ended_at"),
         CheckConstraint("face_value_fen > 0", name="ck_voucher_positive"),
         # The voucher lists, newest first: a city's (the busiest city holds ~10,000) and the province's.
         Index("ix_voucher_city_issued", "city_code", "issued_at", "id"),
@@ -792,3 +800,130 @@ class Job(db.Model):
         if self.status == JobStatus.DONE:
             return 100
         return min(99, self.done * 100 // self.total) if self.total else 0
+
+
+# --------------------------------------------------------------------------- settlement (issue #9)
+
+
+class SetStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SUPPLIER_REVIEW = "supplier_review"
+    VERIFICATION = "verification"  # 等待用量核验 (SET-5)
+    CITY_REVIEW = "city_review"
+    RETURNED = "returned"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Settlement(db.Model):
+    """A voucher's settlement (兑现) application: invoices, payments and material (SET-1..6).
+
+    One per voucher. submitted_at is stamped once, at the first submission, and orders payouts
+    (SET-3, PAY-2); a withdrawal or a return keeps it.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    voucher_id: Mapped[int] = mapped_column(ForeignKey("voucher.id"), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"))
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"), index=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"))
+    status: Mapped[str] = mapped_column(String(20), default=SetStatus.DRAFT, index=True)
+    submitted_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_submitted_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    verified_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    verified_how: Mapped[str] = mapped_column(String(20), default="")  # usage | override
+    reached_city_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    due_on: Mapped[Optional[dt.date]] = mapped_column(Date)  # SLA-3, while with the city
+    returned_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    resubmit_by: Mapped[Optional[dt.date]] = mapped_column(Date)  # DL-2: 5 working days after a return
+    # The latest return, every reason at once: [{"row": "inv-3" | "pay-1" | "", "text": "..."}].
+    return_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    returned_by: Mapped[str] = mapped_column(String(16), default="")
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    invoiced_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    bonus_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # AMT-4, paid with this settlement (PAY-7)
+    acceptance_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    voucher: Mapped[Voucher] = relationship()
+    enterprise: Mapped[Enterprise] = relationship()
+    supplier: Mapped[Supplier] = relationship()
+    cycle: Mapped[Cycle] = relationship()
+    acceptance_file: Mapped[Optional[StoredFile]] = relationship()
+    invoices: Mapped[list["SettlementInvoice"]] = relationship(
+        back_populates="settlement", order_by="SettlementInvoice.id", cascade="all, delete-orphan")
+    payments: Mapped[list["SettlementPayment"]] = relationship(
+        back_populates="settlement", order_by="SettlementPayment.id", cascade="all, delete-orphan")
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        Index("ix_settlement_city_queue", "city_code", "status", "due_on", "submitted_at", "id"),
+        Index("ix_settlement_supplier_queue", "supplier_id", "status", "submitted_at", "id"),
+        Index("ix_settlement_city_submitted", "city_code", "submitted_at", "id"),
+        Index("ix_settlement_submitted", "status", "submitted_at", "id"),
+    )
+
+
+class SettlementInvoice(db.Model):
+    """One invoice row of a settlement (SET-1); read_data holds what the file itself says."""
+
+    __tablename__ = "settlement_invoice"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), index=True)
+    number: Mapped[str] = mapped_column(String(20), default="")
+    code: Mapped[str] = mapped_column(String(12), default="")
+    issued_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+    seller_name: Mapped[str] = mapped_column(String(200), default="")
+    seller_uscc: Mapped[str] = mapped_column(String(18), default="")
+    total_fen: Mapped[Optional[int]] = mapped_column(BigInteger)
+    file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    read_data: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+
+    settlement: Mapped[Settlement] = relationship(back_populates="invoices")
+    file: Mapped[Optional[StoredFile]] = relationship()
+
+
+class SettlementPayment(db.Model):
+    """One payment proof row of a settlement (SET-1)."""
+
+    __tablename__ = "settlement_payment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), index=True)
+    paid_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+    payee_name: Mapped[str] = mapped_column(String(200), default="")
+    payee_account: Mapped[str] = mapped_column(String(40), default="")
+    amount_fen: Mapped[Optional[int]] = mapped_column(BigInteger)
+    file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+
+    settlement: Mapped[Settlement] = relationship(back_populates="payments")
+    file: Mapped[Optional[StoredFile]] = relationship()
+
+
+class InvoiceClaim(db.Model):
+    """An invoice a submitted settlement stands on, claimed race-free (SET-6).
+
+    One row per invoice key: "no:<issuer USCC>:<number>" and "file:<sha256>". The UNIQUE key
+    refuses the same invoice on a second settlement anywhere on the platform, even under
+    concurrent submissions. Rows go when the settlement is withdrawn; a rejected settlement
+    (false material) keeps them.
+    """
+
+    __tablename__ = "invoice_claim"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), index=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class BonusGrant(db.Model):
+    """The 两化融合 bonus (AMT-4): at most one row per enterprise, ever (UNIQUE)."""
+
+    __tablename__ = "bonus_grant"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"), unique=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), unique=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)

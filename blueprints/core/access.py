@@ -15,6 +15,7 @@ from flask_login import current_user
 from models import Application, Enterprise, RegStatus, Role, StoredFile, Supplier, Voucher, db
 from models import Budget, CatalogVersion, CityTarget, Cycle  # issue #4
 from models import ProfileChange  # issue #3
+from models import Settlement  # issue #9
 
 PUBLIC = "public"
 ANY_USER = "any_user"
@@ -181,6 +182,20 @@ def _see_profile_change(user, c) -> bool:
     return r == Role.PROVINCE and c.submitted_at is not None
 
 
+# Issue #9: a settlement is its enterprise's; its supplier, city and the province see it once submitted.
+def _see_settlement(user, st) -> bool:
+    r = user.acting_role
+    if r == Role.ENTERPRISE:
+        return user.enterprise_id == st.enterprise_id
+    if st.submitted_at is None:
+        return False
+    if r == Role.SUPPLIER:
+        return user.supplier_id == st.supplier_id
+    if r == Role.CITY:
+        return user.city_code == st.city_code
+    return r == Role.PROVINCE
+
+
 VISIBILITY: dict[type, Callable] = {
     Enterprise: _see_enterprise,
     Supplier: _see_supplier,
@@ -192,6 +207,7 @@ VISIBILITY: dict[type, Callable] = {
     CityTarget: _see_city_figures,
     Budget: _see_city_figures,
     ProfileChange: _see_profile_change,
+    Settlement: _see_settlement,
 }
 
 # Models a file can belong to, by StoredFile.owner_type.
@@ -200,6 +216,7 @@ FILE_OWNERS: dict[str, type] = {
     "supplier": Supplier,
     "application": Application,
     "voucher": Voucher,
+    "settlement": Settlement,
 }
 
 

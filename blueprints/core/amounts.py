@@ -31,12 +31,12 @@ def face_value(item_amount_fen: int, cumulative_cap_fen: int, issued_fen: int, e
 
 
 def issued_sum(enterprise_id: int, cycle_id: int) -> int:
-    """Face values issued to the enterprise in the cycle; a voided voucher frees its share."""
+    """Face values issued to the enterprise in the cycle; a void or released voucher frees its share."""
     return int(
         db.session.execute(
             db.select(db.func.coalesce(db.func.sum(Voucher.face_value_fen), 0)).where(
                 Voucher.enterprise_id == enterprise_id, Voucher.cycle_id == cycle_id,
-                Voucher.status != VoucherStatus.VOID,
+                Voucher.status.not_in((VoucherStatus.VOID, VoucherStatus.RELEASED)),
             )
         ).scalar_one()
     )

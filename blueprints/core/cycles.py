@@ -88,19 +88,21 @@ def _notice(cycle: Cycle, user, kind: str, reason: str = "", previous: dict | No
 def _fields(cycle: Cycle) -> dict:
     return {
         "name": cycle.name, "year": cycle.year, "verification_days": cycle.verification_days,
+        "settlement_review_days": cycle.settlement_review_days,
         "application_deadline": cycle.application_deadline.isoformat(),
         "settlement_deadline": cycle.settlement_deadline.isoformat(),
     }
 
 
 def create_cycle(user, *, name: str, year: int, application_deadline: dt.date, settlement_deadline: dt.date,
-                 verification_days: int = 5, announce_now: bool = False) -> Cycle:
+                 verification_days: int = 5, announce_now: bool = False, settlement_review_days: int = 10) -> Cycle:
     values = {"application_deadline": application_deadline, "settlement_deadline": settlement_deadline}
     problems = deadline_problems(None, values)
     if problems:
         raise CycleError(problems)
     cycle = Cycle(name=name.strip(), year=year, status="draft", application_deadline=application_deadline,
-                  settlement_deadline=settlement_deadline, verification_days=verification_days)
+                  settlement_deadline=settlement_deadline, verification_days=verification_days,
+                  settlement_review_days=settlement_review_days)
     db.session.add(cycle)
     db.session.flush()
     audit.record(ENTITY, cycle.id, "create", actor=user, to_state="draft", data=_fields(cycle))
@@ -110,14 +112,18 @@ def create_cycle(user, *, name: str, year: int, application_deadline: dt.date, s
 
 
 def update_cycle(cycle: Cycle, user, *, name: str, year: int, application_deadline: dt.date,
-                 settlement_deadline: dt.date, verification_days: int, reason: str = "") -> Cycle:
+                 settlement_deadline: dt.date, verification_days: int, reason: str = "",
+                 settlement_review_days: int | None = None) -> Cycle:
     """Edit a cycle. For an announced one every change needs a reason, and a deadline change
     is announced again (a CycleNotice with the old and new dates)."""
     reason = (reason or "").strip()
     values = {"application_deadline": application_deadline, "settlement_deadline": settlement_deadline}
     problems = deadline_problems(cycle, values)
     before = _fields(cycle)
+    if settlement_review_days is None:
+        settlement_review_days = cycle.settlement_review_days
     after = dict(before, name=name.strip(), year=year, verification_days=verification_days,
+                 settlement_review_days=settlement_review_days,
                  application_deadline=application_deadline.isoformat(),
                  settlement_deadline=settlement_deadline.isoformat())
     changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
@@ -133,6 +139,7 @@ def update_cycle(cycle: Cycle, user, *, name: str, year: int, application_deadli
         return cycle
     previous = {n: getattr(cycle, n) for n in DEADLINES}
     cycle.name, cycle.year, cycle.verification_days = after["name"], year, verification_days
+    cycle.settlement_review_days = settlement_review_days
     cycle.application_deadline, cycle.settlement_deadline = application_deadline, settlement_deadline
     audit.record(ENTITY, cycle.id, "edit", actor=user, reason=reason, data={"changed": changed})
     if cycle.announced_at is not None and any(previous[n] != getattr(cycle, n) for n in DEADLINES):
@@ -310,7 +317,8 @@ def city_names() -> dict[str, str]:
     return dict(db.session.execute(db.select(City.code, City.name)).all())
 
 
-CYCLE_FIELD_LABELS = {"name": "名称", "year": "年度", "verification_days": "验证天数", **DEADLINE_LABELS}
+CYCLE_FIELD_LABELS = {"name": "名称", "year": "年度", "verification_days": "验证天数",
+                      "settlement_review_days": "兑现审核时限（工作日）", **DEADLINE_LABELS}
 
 
 def describe(ev) -> str:

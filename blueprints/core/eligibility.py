@@ -147,10 +147,20 @@ def _enterprise_checks(e: Enterprise, on: dt.date, cycle_id: int | None) -> list
     else:
         checks.append(Check("ELIG-4", "近 5 年无严重财政专项资金违规", True, "企业已声明，且无违规记录"))
 
+    from blueprints.core.settlement import penalty, suspended_for
+
+    pen = penalty(e.id) if e.id is not None else None
     if e.disqualified:
         checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, "该企业的申领资格已被取消（DL-4）"))
+    elif pen is not None and pen.disqualified:
+        checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, pen.text))
     elif e.suspended_until_cycle_id is not None and (cycle_id is None or cycle_id <= e.suspended_until_cycle_id):
         checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, "该企业本批次的申领资格已被暂停（DL-3）"))
+    elif pen is not None and suspended_for(pen, cycle_id):
+        checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, pen.text))
+    elif pen is not None and pen.void_count:
+        note = f"；{pen.text}" if pen.text else f"（已有 {pen.void_count} 张服务券作废，累计 2 张将暂停下一批次申领）"
+        checks.append(Check("ELIG-8", "申领资格未被暂停或取消", True, "本批次申领资格正常" + note))
     else:
         checks.append(Check("ELIG-8", "申领资格未被暂停或取消", True, "申领资格正常"))
     return checks

@@ -194,11 +194,12 @@ def store_bytes(data: bytes, *, mime: str, name: str, kind: str, owner_type: str
     return f
 
 
-def check_owner_quota(owner_type: str, owner_id: int | None) -> None:
-    """R32/DOC-3: at most MAX_FILES_PER_OWNER stored files per owner record; raises UploadError."""
+def check_owner_quota(owner_type: str, owner_id: int | None, limit: int | None = None) -> None:
+    """R32/DOC-3: at most MAX_FILES_PER_OWNER stored files per owner record (a settlement, with
+    its many invoices, passes its own larger limit); raises UploadError."""
     if owner_id is None:
         return
-    limit = current_app.config.get("MAX_FILES_PER_OWNER", MAX_FILES_PER_OWNER)
+    limit = limit or current_app.config.get("MAX_FILES_PER_OWNER", MAX_FILES_PER_OWNER)
     count = db.session.execute(db.select(db.func.count(StoredFile.id)).where(
         StoredFile.owner_type == owner_type, StoredFile.owner_id == owner_id)).scalar_one()
     if count >= limit:
@@ -206,11 +207,11 @@ def check_owner_quota(owner_type: str, owner_id: int | None) -> None:
 
 
 def save_upload(storage: FileStorage, *, kind: str, owner_type: str, owner_id: int | None,
-                user_id: int | None) -> StoredFile:
+                user_id: int | None, quota: int | None = None) -> StoredFile:
     """Validate and store an uploaded file; raises UploadError (nothing stored) when bad."""
     if storage is None or not storage.filename:
         raise UploadError("请选择文件")
-    check_owner_quota(owner_type, owner_id)
+    check_owner_quota(owner_type, owner_id, quota)
     limit = current_app.config.get("MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES)
     data = storage.stream.read(limit + 1)
     mime, data = check(storage.filename, data)

@@ -14,6 +14,7 @@ from blueprints.core import audit
 from models import AppStatus, Application, Enterprise, RegStatus, Role, Supplier
 from models import CatalogStatus, CatalogVersion, Cycle  # issue #4
 from models import ExpertReview, ProfileChange, db  # issue #3
+from models import SetStatus, Settlement  # issue #9
 
 
 class NotAllowed(Exception):
@@ -152,6 +153,27 @@ APPLICATION = (
     ),
 )
 
+Z = SetStatus
+
+# SET-1, SET-4, SET-5, SET-6, DL-2: the enterprise files, its supplier confirms, usage verification
+# (or the province's recorded override) lets it through, then the city decides. The enterprise may
+# withdraw until the supplier confirms. Verified usage moves a settlement on by the platform's own
+# step (settlement.advance_verified, audit action "verified", no user), outside this table.
+SETTLEMENT = (
+    T(Z.DRAFT, "submit", Z.SUPPLIER_REVIEW, {E}, "提交兑现申请"),
+    T(Z.RETURNED, "submit", Z.SUPPLIER_REVIEW, {E}, "重新提交"),
+    T(Z.SUPPLIER_REVIEW, "withdraw", Z.DRAFT, {E}, "撤回修改", style="secondary",
+      confirm="撤回后需重新提交，并重新等待供应商确认（首次提交时间保留）。确认撤回？"),
+    T(Z.SUPPLIER_REVIEW, "confirm", Z.VERIFICATION, {S}, "确认发票和付款属实"),
+    T(Z.SUPPLIER_REVIEW, "return", Z.RETURNED, {S}, "退回企业修改", style="secondary", needs_reason=True),
+    T(Z.VERIFICATION, "override", Z.CITY_REVIEW, {P}, "省级核定：免于等待用量核验", needs_reason=True,
+      confirm="将跳过用量核验直接转地市审核，理由将记入审计记录。确认？"),
+    T(Z.CITY_REVIEW, "approve", Z.APPROVED, {C}, "审核通过", confirm="通过后将列入本市结算清单，确认通过？"),
+    T(Z.CITY_REVIEW, "return", Z.RETURNED, {C}, "退回修改", style="secondary", needs_reason=True),
+    T(Z.CITY_REVIEW, "reject", Z.REJECTED, {C}, "驳回（材料虚假）", style="danger", needs_reason=True,
+      confirm="驳回是最终决定：该服务券将立即作废，并计入企业作废次数。确认驳回？"),
+)
+
 # CAT-2: a catalog draft is published once and never changes again (issue #4).
 CATALOG_VERSION = (
     T(CatalogStatus.DRAFT, "publish", CatalogStatus.PUBLISHED, {P}, "发布",
@@ -171,6 +193,7 @@ WORKFLOWS: dict[type, tuple[str, tuple[Transition, ...]]] = {
     Supplier: ("supplier", SUPPLIER_REGISTRATION),
     Application: ("application", APPLICATION),
     ProfileChange: ("profile_change", PROFILE_CHANGE),
+    Settlement: ("settlement", SETTLEMENT),
 }
 
 TERMINAL = {
@@ -180,6 +203,7 @@ TERMINAL = {
     "catalog_version": {CatalogStatus.PUBLISHED},
     "cycle": {"announced"},
     "profile_change": {R.APPROVED, R.REJECTED, R.WITHDRAWN},
+    "settlement": {Z.APPROVED, Z.REJECTED},
 }
 
 
@@ -242,10 +266,13 @@ STATUS_LABELS = {
     "void": "已作废",
     "published": "已发布",
     "announced": "已公布",
+    "verification": "等待用量核验",
+    "released": "已放弃",
 }
 
 STATUS_BADGE = {
     "draft": "muted", "city_review": "info", "province_review": "info", "supplier_review": "info",
     "returned": "warn", "approved": "ok", "rejected": "bad", "withdrawn": "muted",
     "issued": "ok", "void": "bad", "published": "ok", "announced": "ok",
+    "verification": "info", "released": "muted",
 }

@@ -68,7 +68,8 @@ def cycle_create():
         cycle = cycles.create_cycle(current_user, name=form.name.data, year=form.year.data,
                                     application_deadline=form.application_deadline.data,
                                     settlement_deadline=form.settlement_deadline.data,
-                                    verification_days=form.verification_days.data, announce_now=form.announce.data)
+                                    verification_days=form.verification_days.data, announce_now=form.announce.data,
+                                    settlement_review_days=form.settlement_review_days.data)
     except cycles.CycleError as exc:
         db.session.rollback()
         _apply_errors(form, exc.errors)
@@ -109,7 +110,8 @@ def cycle_edit(cycle_id: int):
         cycles.update_cycle(cycle, current_user, name=form.name.data, year=form.year.data,
                             application_deadline=form.application_deadline.data,
                             settlement_deadline=form.settlement_deadline.data,
-                            verification_days=form.verification_days.data, reason=form.reason.data)
+                            verification_days=form.verification_days.data, reason=form.reason.data,
+                            settlement_review_days=form.settlement_review_days.data)
     except cycles.CycleError as exc:
         db.session.rollback()
         _apply_errors(form, exc.errors)

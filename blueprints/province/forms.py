@@ -103,6 +103,8 @@ class CycleForm(FlaskForm):
     settlement_deadline = DateField("兑现截止日期", validators=[InputRequired("请填写兑现截止日期")])
     verification_days = IntegerField("上云行为验证所需天数", default=5, validators=[
         InputRequired("请填写验证天数"), NumberRange(1, 90, message="验证天数须在 1 至 90 之间")])
+    settlement_review_days = IntegerField("地市兑现审核时限（工作日）", default=10, validators=[
+        InputRequired("请填写兑现审核时限"), NumberRange(1, 60, message="审核时限须在 1 至 60 个工作日之间")])
     announce = BooleanField("保存后立即在平台公布")
     reason = TextAreaField("变更理由（已公布批次必填，将随公告公示）", validators=[Length(max=1000)])
 
