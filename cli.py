@@ -125,7 +125,51 @@ def load_demo_data() -> list[tuple[str, str, str]]:
         db.session.add(Budget(city_code=c.code, period=f"{year}-1", kind="general", cap_fen=3_000_000_000))
         db.session.add(Budget(city_code=c.code, period=f"{year}-1", kind="pilot", cap_fen=500_000_000))
     db.session.flush()
+    _demo_voucher(version.items[6])
     return logins
+
+
+def _blank_pdf(title: str) -> bytes:
+    import io
+
+    from pypdf import PdfWriter
+
+    w = PdfWriter()
+    w.add_blank_page(width=595, height=842)
+    w.add_metadata({"/Title": title})
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def _demo_voucher(item: CatalogItem) -> None:
+    """ent_gz holds one issued voucher from sup_gd (so settlement can be tried at once) and a 两化融合
+    certificate in its approved profile (its first approved settlement carries the AMT-4 bonus)."""
+    from blueprints.core import application as flow
+    from blueprints.core import issuance, uploads
+
+    ent = db.session.execute(db.select(User).where(User.username == "ent_gz")).scalar_one()
+    sup = db.session.execute(db.select(User).where(User.username == "sup_gd")).scalar_one()
+    city = db.session.execute(db.select(User).where(User.username == "city_guangzhou")).scalar_one()
+    e = ent.enterprise
+    cert = uploads.store_bytes(_blank_pdf("两化融合管理体系评定证书"), mime="application/pdf", name="贯标评定证书.pdf",
+                               kind="dcmm_certificate", owner_type="enterprise", owner_id=e.id, user_id=ent.id)
+    e.dcmm_certified, e.dcmm_file_id = True, cert.id
+    from models import Application, AppStatus
+
+    cycle = db.session.execute(db.select(Cycle)).scalars().first()
+    a = Application(enterprise_id=e.id, cycle_id=cycle.id, city_code=e.city_code, status=AppStatus.DRAFT,
+                    return_reasons=[])
+    db.session.add(a)
+    db.session.flush()
+    contract = uploads.store_bytes(_blank_pdf("上云服务合同 YQ-2026-0001"), mime="application/pdf", name="合同.pdf",
+                                   kind="contract", owner_type="application", owner_id=a.id, user_id=ent.id)
+    flow.save_draft(a, flow.DraftData(contract_no="YQ-2026-0001", contract_signed_on=today() - dt.timedelta(days=20),
+                                      contract_fee_fen=260_000_00, catalog_item_id=item.id, supplier_id=sup.supplier_id,
+                                      place_in_guangdong=True, single_fund_declared=True), contract, ent)
+    flow.submit(a, ent)
+    flow.confirm(a, sup)
+    issuance.approve(a, city)
 
 
 # The demo catalog (code, name, category, cap in 元); `make bench` seeds the same one.
@@ -221,3 +265,18 @@ def register_cli(app: Flask) -> None:
             if n < 10_000:
                 break
         click.echo(f"pruned {removed} rate events")
+
+    @app.cli.group("vouchers")
+    def vouchers_group():
+        """Voucher housekeeping."""
+
+    @vouchers_group.command("void-expired")
+    @click.option("--on", "on_text", default="", help="Treat this date (YYYY-MM-DD, Beijing time) as today.")
+    def void_expired(on_text: str):
+        """DL-2: make void every issued voucher with no settlement filed by its cycle's settlement deadline
+        (or not resubmitted within 5 working days of a return). Idempotent: run it daily from cron."""
+        from blueprints.core import settlement
+
+        on = dt.date.fromisoformat(on_text) if on_text else None
+        n = settlement.void_expired(on)
+        click.echo(f"voided {n} vouchers")

@@ -192,4 +192,7 @@ def voucher_export():
 def voucher_detail(voucher_id: int):
     """One voucher of this city with its timeline."""
     v = get_visible_or_404(Voucher, voucher_id)
-    return page("voucher_view.html", v=v, role="city", events=issuance.voucher_events(v))
+    from blueprints.core.settlement import visible_settlement
+
+    return page("voucher_view.html", v=v, role="city", events=issuance.voucher_events(v),
+                st=visible_settlement(v, current_user))

@@ -748,6 +748,14 @@ def suspended_for(p: Penalty, cycle_id: int | None) -> bool:
     return p.suspended_cycle is not None and cycle_id == p.suspended_cycle.id
 
 
+def visible_settlement(v: Voucher, user) -> Settlement | None:
+    """The voucher's settlement when the user may see it (ROLE-8), for the voucher pages."""
+    from blueprints.core.access import can_see
+
+    st = db.session.execute(db.select(Settlement).where(Settlement.voucher_id == v.id)).scalar_one_or_none()
+    return st if st is not None and can_see(user, st) else None
+
+
 # --------------------------------------------------------------------------- stored files
 
 

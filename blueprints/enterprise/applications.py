@@ -218,8 +218,14 @@ def voucher_list():
 @bp.route("/vouchers/<int:voucher_id>")
 def voucher_detail(voucher_id: int):
     """One voucher: its facts, the PDF and the timeline."""
+    from blueprints.core import settlement
+    from blueprints.core.timeutil import today
+    from models import Settlement
+
     v = get_visible_or_404(Voucher, voucher_id)
-    return page("voucher_view.html", v=v, role="enterprise", events=issuance.voucher_events(v))
+    st = db.session.execute(db.select(Settlement).where(Settlement.voucher_id == v.id)).scalar_one_or_none()
+    return page("voucher_view.html", v=v, role="enterprise", events=issuance.voucher_events(v), st=st,
+                settlement_next=settlement.NEXT_STEP, today=today())
 
 
 @bp.route("/vouchers/<int:voucher_id>/pdf")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from flask_login import current_user
 from flask import request
 from sqlalchemy.orm import joinedload
 
@@ -111,4 +112,7 @@ def voucher_list():
 def voucher_detail(voucher_id: int):
     """One voucher, read-only."""
     v = get_visible_or_404(Voucher, voucher_id)
-    return page("voucher_view.html", v=v, role="province", events=issuance.voucher_events(v))
+    from blueprints.core.settlement import visible_settlement
+
+    return page("voucher_view.html", v=v, role="province", events=issuance.voucher_events(v),
+                st=visible_settlement(v, current_user))

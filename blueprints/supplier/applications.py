@@ -122,4 +122,7 @@ def voucher_detail(voucher_id: int):
     from blueprints.core import issuance
 
     v = get_visible_or_404(Voucher, voucher_id)
-    return page("voucher_view.html", v=v, role="supplier", events=issuance.voucher_events(v))
+    from blueprints.core.settlement import visible_settlement
+
+    return page("voucher_view.html", v=v, role="supplier", events=issuance.voucher_events(v),
+                st=visible_settlement(v, current_user))
