@@ -266,3 +266,125 @@ def make_submitted(kind: str = "enterprise", city_code: str = "440100", in_provi
         registration.submit(obj, user)
     db.session.flush()
     return obj, user
+
+
+# --------------------------------------------------------------------------- issue #9: settlements
+
+
+def invoice_number() -> str:
+    """A unique 8-digit invoice number (发票号码)."""
+    return f"{30_000_000 + next(_seq):08d}"
+
+
+def settlement_file_bytes(label: str) -> bytes:
+    """A small valid PDF whose bytes differ per call (a settlement file's SHA-256 is claimed, SET-6)."""
+    return contract_pdf_bytes(f"{label}-{next(_seq)}")
+
+
+def make_voucher(enterprise=None, supplier=None, cycle=None, *, fee_fen=150_000_00, users=None, **kw):
+    """An issued voucher through make_application(stage="approved"); makes the catalog, cycle and city
+    target it needs when none exist."""
+    from blueprints.core.catalog import version_in_force
+    from models import Voucher
+
+    if version_in_force() is None:
+        make_catalog(published_at=now() - dt.timedelta(days=1))
+    users = dict(users or {})
+    if enterprise is None:
+        enterprise = users["enterprise"].enterprise if users.get("enterprise") else make_enterprise()
+    if supplier is None and users.get("supplier"):
+        supplier = users["supplier"].supplier
+    cycle = cycle or make_cycle()
+    exists = db.session.execute(db.select(CityTarget.id).where(
+        CityTarget.city_code == enterprise.city_code, CityTarget.year == cycle.year)).first()
+    if exists is None:
+        make_target(city_code=enterprise.city_code, year=cycle.year)
+    a = make_application(enterprise, supplier, cycle, stage="approved", fee_fen=fee_fen, users=users, **kw)
+    return db.session.execute(db.select(Voucher).where(Voucher.application_id == a.id)).scalar_one()
+
+
+def make_settlement(voucher=None, *, stage="draft", invoices=None, payments=None, users=None, acceptance=True):
+    """A settlement for `voucher` (a new one when None) taken to `stage` (draft, supplier_review,
+    verification, city_review, approved) through the real service functions.
+
+    Rows are typed through settlement_form.parse/save (as the enterprise's form posts them); files are
+    stored with uploads.store_bytes. `invoices` / `payments` are lists of dicts overriding the defaults
+    of each row: invoices number, code, issued_on, seller_name, seller_uscc, total_fen, file (bytes, or
+    None for no file); payments paid_on, payee_name, payee_account, amount_fen, file. The default is one
+    invoice from the voucher's supplier for the face value dated the contract date, with a unique number
+    and file, and one payment of the face value to the supplier. `users` may carry "enterprise",
+    "supplier", "province", "city" users to act as."""
+    from werkzeug.datastructures import MultiDict
+
+    from blueprints.core import settlement, settlement_form, uploads
+
+    assert stage in ("draft", "supplier_review", "verification", "city_review", "approved"), stage
+    voucher = voucher or make_voucher(users=users)
+    users = dict(users or {})
+    ent_user = users.get("enterprise") or db.session.execute(db.select(User).where(
+        User.enterprise_id == voucher.enterprise_id).order_by(User.id).limit(1)).scalar_one_or_none() or make_user(
+        Role.ENTERPRISE, enterprise_id=voucher.enterprise_id)
+    st = settlement.start(voucher, ent_user)
+    signed = voucher.application.contract_signed_on
+    supplier = voucher.supplier
+    face = voucher.face_value_fen
+    inv_specs = [{}] if invoices is None else list(invoices)
+    pay_specs = [{}] if payments is None else list(payments)
+    while len(st.invoices) < len(inv_specs):
+        settlement_form.add_row(st, "inv")
+    while len(st.payments) < len(pay_specs):
+        settlement_form.add_row(st, "pay")
+    for row in list(st.invoices[len(inv_specs):]):
+        settlement_form.remove_row(st, f"inv-{row.id}")
+    for row in list(st.payments[len(pay_specs):]):
+        settlement_form.remove_row(st, f"pay-{row.id}")
+
+    form = MultiDict()
+    for inv, spec in zip(st.invoices, inv_specs):
+        d = dict(number=invoice_number(), code="", issued_on=signed, seller_name=supplier.name,
+                 seller_uscc=supplier.uscc, total_fen=face)
+        d.update(spec)
+        key = f"inv-{inv.id}"
+        form.update({f"{key}-number": d["number"], f"{key}-code": d["code"],
+                     f"{key}-date": d["issued_on"].isoformat() if d["issued_on"] else "",
+                     f"{key}-seller_name": d["seller_name"], f"{key}-seller_uscc": d["seller_uscc"],
+                     f"{key}-total": settlement_form.amount_text(d["total_fen"])})
+        data = d["file"] if "file" in d else settlement_file_bytes(f"发票-{d['number']}")
+        if data:
+            inv.file_id = uploads.store_bytes(data, mime="application/pdf", name=f"发票{d['number']}.pdf",
+                                              kind="invoice", owner_type="settlement", owner_id=st.id,
+                                              user_id=ent_user.id).id
+    for pay, spec in zip(st.payments, pay_specs):
+        d = dict(paid_on=signed, payee_name=supplier.name, payee_account="", amount_fen=face)
+        d.update(spec)
+        key = f"pay-{pay.id}"
+        form.update({f"{key}-date": d["paid_on"].isoformat() if d["paid_on"] else "",
+                     f"{key}-payee": d["payee_name"], f"{key}-account": d["payee_account"],
+                     f"{key}-amount": settlement_form.amount_text(d["amount_fen"])})
+        data = d["file"] if "file" in d else settlement_file_bytes("付款凭证")
+        if data:
+            pay.file_id = uploads.store_bytes(data, mime="application/pdf", name="付款凭证.pdf", kind="payment_proof",
+                                              owner_type="settlement", owner_id=st.id, user_id=ent_user.id).id
+    if acceptance:
+        st.acceptance_file_id = uploads.store_bytes(
+            settlement_file_bytes("验收报告"), mime="application/pdf", name="验收报告.pdf", kind="acceptance_report",
+            owner_type="settlement", owner_id=st.id, user_id=ent_user.id).id
+    parsed = settlement_form.parse(st, form)
+    assert not parsed.errors, parsed.errors
+    settlement_form.save(st, parsed, {}, ent_user)
+    if stage == "draft":
+        return st
+    settlement.submit(st, ent_user)
+    if stage == "supplier_review":
+        return st
+    sup_user = users.get("supplier") or make_user(Role.SUPPLIER, supplier_id=voucher.supplier_id)
+    settlement.supplier_confirm(st, sup_user)
+    if stage == "verification":
+        return st
+    prov_user = users.get("province") or make_user(Role.PROVINCE)
+    settlement.override_verification(st, prov_user, "现场核查：服务已实施，用量属实")
+    if stage == "city_review":
+        return st
+    city_user = users.get("city") or make_user(Role.CITY, city_code=voucher.city_code)
+    settlement.approve(st, city_user)
+    return st

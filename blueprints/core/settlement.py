@@ -154,7 +154,8 @@ def digits(s: str) -> str:
 def claim_keys(row: InvoiceRow) -> list[str]:
     keys = []
     if row.number and row.seller_uscc:
-        keys.append(f"no:{row.seller_uscc.upper()}:{digits(row.number)}")
+        # An 8-digit paper invoice number is unique only within its 发票代码; a 20-digit 全电 number has no code.
+        keys.append(f"no:{row.seller_uscc.upper()}:{digits(row.code)}:{digits(row.number)}")
     if row.file_sha:
         keys.append(f"file:{row.file_sha}")
     return keys
@@ -564,6 +565,11 @@ def _grant_bonus(st: Settlement) -> int:
     """AMT-4 once per enterprise: the UNIQUE bonus_grant row decides, also under parallel approvals."""
     if not bonus_due(st.enterprise):
         return 0
+    earlier = db.session.execute(db.select(Settlement.id).where(
+        Settlement.enterprise_id == st.enterprise_id, Settlement.status == SetStatus.APPROVED,
+        Settlement.id != st.id).limit(1)).first()
+    if earlier is not None:
+        return 0  # only the first settlement a city approves carries it
     try:
         with db.session.begin_nested():
             db.session.add(BonusGrant(enterprise_id=st.enterprise_id, settlement_id=st.id, amount_fen=BONUS_FEN))
@@ -735,7 +741,8 @@ def penalty(enterprise_id: int) -> Penalty:
         own = db.session.get(Cycle, cycle_id)
         after = max(local(second_at).date() if second_at else today(), own.application_deadline)
         nxt = db.session.execute(
-            db.select(Cycle).where(Cycle.application_deadline > after, Cycle.id != cycle_id)
+            db.select(Cycle).where(Cycle.application_deadline > after, Cycle.id != cycle_id,
+                                   Cycle.announced_at.is_not(None))
             .order_by(Cycle.application_deadline, Cycle.id).limit(1)).scalar_one_or_none()
         if nxt is None:
             return Penalty(n, False, None, "已有 2 张服务券作废，下一批次（尚未公布）暂停申领资格（DL-3）")
