@@ -73,6 +73,9 @@ EN = {
     "共 %(n)s 行": "%(n)s rows",
     "这份导出共 %(n)s 行，将在后台生成。您可以离开页面，完成后会在消息通知里告诉您，也可以在“我的导出与文件”中下载。": "This export has %(n)s rows and will be generated in the background. You may leave this page: a notice will tell you when it is ready, and it will be under “My exports and files”.",
     "开始生成": "Generate",
+    # settlement (issue 9): menu entries and the statuses it adds
+    "客户兑现确认": "Customer settlements", "兑现审核": "Settlement review", "兑现与核验": "Settlements and verification",
+    "兑现申请": "Settlements", "等待用量核验": "Awaiting usage verification", "已放弃": "Released",
 }
 
 

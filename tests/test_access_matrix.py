@@ -121,3 +121,54 @@ def test_get_requests_change_nothing(app, login):
     db.session.rollback()
     after = db.session.execute(db.select(db.func.count(AuditEvent.id))).scalar_one()
     assert after == before
+
+
+# Issue #9: the settlement pages of the supplier, the city, the province and the enterprise. Each route's roles, and what
+# an allowed principal gets (the page, or 404 for a record that does not exist: past the role check)
+# beside what every other principal gets (403, or the login page).
+SETTLEMENT_ROUTES = {
+    "supplier.settlement_list": ({Role.SUPPLIER}, 200),
+    "supplier.settlement_detail": ({Role.SUPPLIER}, 404),
+    "supplier.settlement_confirm": ({Role.SUPPLIER}, 404),
+    "supplier.settlement_return": ({Role.SUPPLIER}, 404),
+    "city.settlement_list": ({Role.CITY}, 200),
+    "city.settlement_bulk_approve": ({Role.CITY}, 200),
+    "city.settlement_detail": ({Role.CITY}, 404),
+    "city.settlement_approve": ({Role.CITY}, 404),
+    "city.settlement_return": ({Role.CITY}, 404),
+    "city.settlement_reject": ({Role.CITY}, 404),
+    "city.settlement_export": ({Role.CITY}, 200),
+    "province.settlement_overview": ({Role.PROVINCE}, 200),
+    "province.settlement_list": ({Role.PROVINCE}, 200),
+    "province.settlement_detail": ({Role.PROVINCE}, 404),
+    "province.settlement_override": ({Role.PROVINCE}, 404),
+    "enterprise.settlement_list": ({Role.ENTERPRISE}, 200),
+    "enterprise.settlement_start": ({Role.ENTERPRISE}, 404),
+    "enterprise.settlement_edit": ({Role.ENTERPRISE}, 404),
+    "enterprise.settlement_check": ({Role.ENTERPRISE}, 404),
+    "enterprise.settlement_detail": ({Role.ENTERPRISE}, 404),
+    "enterprise.settlement_withdraw": ({Role.ENTERPRISE}, 404),
+    "enterprise.voucher_release": ({Role.ENTERPRISE}, 404),
+}
+
+
+def test_settlement_routes_allow_their_role_and_refuse_the_others(app, login):
+    # rule: ROLE-8, ROLE-2, ROLE-3, ROLE-4
+    users = _users()
+    db.session.commit()
+    clients = {name: login(u) for name, u in users.items()}
+    clients["anonymous"] = app.test_client()
+    rules = {r.endpoint: r for r in _rules(app)}
+    problems = []
+    for endpoint, (roles, allowed_code) in SETTLEMENT_ROUTES.items():
+        rule = rules[endpoint]
+        assert declaration(endpoint) == frozenset(roles), endpoint
+        url = _url_for_rule(rule)
+        method = "POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET"
+        for principal in PRINCIPALS:
+            code = clients[principal].open(url, method=method, data={}).status_code
+            role = _acting(principal)
+            want = 302 if role is None else (allowed_code if role in roles else 403)
+            if code != want:
+                problems.append(f"{method} {url} as {principal}: {code}, expected {want}")
+    assert problems == [], "\n".join(problems)

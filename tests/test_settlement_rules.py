@@ -714,7 +714,7 @@ def test_void_expired_voids_what_was_not_filed_in_time(app):
     voided = {v_none.id, st_draft.voucher_id, st_late.voucher_id}
     for vid in voided:
         v = db.session.get(Voucher, vid)
-        assert v.status == VoucherStatus.VOID and v.ended_at is not None and "DL-2" in v.end_reason
+        assert v.status == VoucherStatus.VOID and v.ended_at is not None and "服务券作废" in v.end_reason
         assert len(audit_rows("voucher", vid, "void")) == 1
         assert len(notices_of(ent_user_of(v), "服务券已作废")) == 1
     assert "退回后未在" in db.session.get(Voucher, st_late.voucher_id).end_reason

@@ -7,4 +7,4 @@ from models import Role
 bp = Blueprint("city", __name__, url_prefix="/city")
 guard_blueprint(bp, Role.CITY)
 
-from blueprints.city import routes, registrations, applications, figures  # noqa: E402,F401  (registers the routes)
+from blueprints.city import routes, registrations, applications, figures, settlements  # noqa: E402,F401  (registers the routes)

@@ -71,3 +71,12 @@ def directory_export_job(job, progress) -> jobs.Result:
     name = f"{'enterprises' if p['kind'] == 'enterprise' else 'suppliers'}-{job.created_at:%Y%m%d}.xlsx"
     return _run(lambda fh, cb: registration.write_directory_xlsx(fh, p["kind"], p["q"], p["city"], progress=cb),
                 name, registration.count_directory(p["kind"], p["q"], p["city"]), progress)
+
+
+@jobs.handler("settlement_export", "兑现申请导出")
+def settlement_export_job(job, progress) -> jobs.Result:
+    from blueprints.core import settlement_pages
+
+    filters = settlement_pages.export_filters(job.params)
+    return _run(lambda fh, p: settlement_pages.write_settlements_xlsx(fh, progress=p, **filters), "settlements.xlsx",
+                settlement_pages.count_settlements(**filters), progress)

@@ -351,8 +351,8 @@ def filing_problem(st: Settlement, on: dt.date | None = None) -> str | None:
     if st.status == SetStatus.RETURNED and st.resubmit_by is not None:
         if on <= st.resubmit_by:
             return None
-        return (f"退回后须在 {st.resubmit_by:%Y-%m-%d} 前重新提交，已逾期；按规定该服务券作废（DL-2）")
-    return f"本批次兑现申请已于 {deadline:%Y-%m-%d} 截止，不能再提交（DL-2）"
+        return (f"退回后须在 {st.resubmit_by:%Y-%m-%d} 前重新提交，已逾期；按规定该服务券作废")
+    return f"本批次兑现申请已于 {deadline:%Y-%m-%d} 截止，不能再提交"
 
 
 def days_left(st_or_voucher) -> int | None:
@@ -372,7 +372,7 @@ def start(v: Voucher, user) -> Settlement:
     if v.status != VoucherStatus.ISSUED:
         raise Refused("该服务券已作废或已放弃，不能申请兑现")
     if today() > v.cycle.settlement_deadline:
-        raise Refused(f"本批次兑现申请已于 {v.cycle.settlement_deadline:%Y-%m-%d} 截止，不能再申请（DL-2）")
+        raise Refused(f"本批次兑现申请已于 {v.cycle.settlement_deadline:%Y-%m-%d} 截止，不能再申请")
     st = Settlement(voucher_id=v.id, enterprise_id=v.enterprise_id, supplier_id=v.supplier_id, cycle_id=v.cycle_id,
                     city_code=v.city_code, status=SetStatus.DRAFT, return_reasons=[])
     st.invoices.append(SettlementInvoice())
@@ -489,7 +489,7 @@ def supplier_confirm(st: Settlement, user) -> None:
 
     problem = supplier_problem(st.supplier, None)
     if problem and st.supplier.disqualified:
-        raise Refused(problem + "，不能确认（REL-4）")
+        raise Refused(problem + "，不能确认")
     workflow.apply(st, "confirm", user)
     st.confirmed_at = now()
     notices.notify_org(enterprise_id=st.enterprise_id, title="供应商已确认您的兑现申请",
@@ -674,7 +674,7 @@ def release(v: Voucher, user) -> str:
     if problem:
         raise Refused(problem)
     if release_counts_as_void(v):
-        end_voucher(v, user, VoucherStatus.VOID, "企业在申领截止后主动放弃，按作废处理（DL-2）", notify=False)
+        end_voucher(v, user, VoucherStatus.VOID, "企业在申领截止后主动放弃，按作废处理", notify=False)
         return VoucherStatus.VOID
     end_voucher(v, user, VoucherStatus.RELEASED, "企业在申领截止前主动放弃，面值退回本市发放额度", notify=False)
     db.session.execute(
@@ -710,9 +710,9 @@ def void_expired(on: dt.date | None = None, batch: int = 500) -> int:
         for v in vouchers:
             st = db.session.execute(db.select(Settlement).where(Settlement.voucher_id == v.id)).scalar_one_or_none()
             if st is not None and st.status == SetStatus.RETURNED:
-                why = f"退回后未在 {st.resubmit_by:%Y-%m-%d} 前重新提交兑现申请，服务券作废（DL-2）"
+                why = f"退回后未在 {st.resubmit_by:%Y-%m-%d} 前重新提交兑现申请，服务券作废"
             else:
-                why = f"未在兑现截止日期 {v.cycle.settlement_deadline:%Y-%m-%d} 前提交兑现申请，服务券作废（DL-2）"
+                why = f"未在兑现截止日期 {v.cycle.settlement_deadline:%Y-%m-%d} 前提交兑现申请，服务券作废"
             end_voucher(v, None, VoucherStatus.VOID, why)
             done += 1
         db.session.commit()
@@ -735,7 +735,7 @@ def penalty(enterprise_id: int) -> Penalty:
     ).all()
     n = len(voids)
     if n >= 3:
-        return Penalty(n, True, None, f"已有 {n} 张服务券作废，申领资格已被取消（DL-4）")
+        return Penalty(n, True, None, f"已有 {n} 张服务券作废，申领资格已被取消")
     if n == 2:
         second_at, cycle_id = voids[1]
         own = db.session.get(Cycle, cycle_id)
@@ -745,9 +745,9 @@ def penalty(enterprise_id: int) -> Penalty:
                                    Cycle.announced_at.is_not(None))
             .order_by(Cycle.application_deadline, Cycle.id).limit(1)).scalar_one_or_none()
         if nxt is None:
-            return Penalty(n, False, None, "已有 2 张服务券作废，下一批次（尚未公布）暂停申领资格（DL-3）")
+            return Penalty(n, False, None, "已有 2 张服务券作废，下一批次（尚未公布）暂停申领资格")
         return Penalty(n, False, nxt, f"已有 2 张服务券作废，暂停“{nxt.name}”的申领资格"
-                                      f"（至该批次申领截止 {nxt.application_deadline:%Y-%m-%d}）（DL-3）")
+                                      f"（至该批次申领截止 {nxt.application_deadline:%Y-%m-%d}）")
     return Penalty(n, False, None, "")
 
 

@@ -10,7 +10,7 @@ from flask import abort, flash, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 
-from blueprints.core import audit, paging, security, workflow
+from blueprints.core import paging, security, workflow
 from blueprints.core import settlement as flow
 from blueprints.core import settlement_form as sform
 from blueprints.core.access import get_visible_or_404
@@ -154,15 +154,13 @@ def settlement_check(st_id: int):
 @bp.route("/settlements/<int:st_id>")
 def settlement_detail(st_id: int):
     """One settlement: rows, documents, checks, next step, timeline."""
+    from blueprints.core import settlement_pages
+
     st = _load(st_id)
-    transitions = [t for t in workflow.actions_for(st, current_user) if t.action == "withdraw"]
-    return page("settlement_view.html", st=st, role="enterprise", checked=flow.check_stored(st),
-                labels=flow.row_labels(st), events=_events(st), actions_template="enterprise/settlement_actions.html",
-                transitions=transitions, next_step=flow.NEXT_STEP)
-
-
-def _events(st: Settlement) -> list:
-    return sorted(audit.timeline("settlement", st.id) + audit.timeline("voucher", st.voucher_id), key=lambda e: e.id)
+    ctx = settlement_pages.view_context(st, "enterprise", current_user,
+                                        actions_template="enterprise/settlement_actions.html")
+    ctx["transitions"] = [t for t in ctx["transitions"] if t.action == "withdraw"]
+    return page("settlement_view.html", **ctx)
 
 
 @bp.route("/settlements/<int:st_id>/withdraw", methods=["POST"])

@@ -7,4 +7,4 @@ from models import Role
 bp = Blueprint("province", __name__, url_prefix="/province")
 guard_blueprint(bp, Role.PROVINCE)
 
-from blueprints.province import routes, registrations, calendar, catalog, cycles, dashboard, applications, users  # noqa: E402,F401  (registers the routes)
+from blueprints.province import routes, registrations, calendar, catalog, cycles, dashboard, applications, users, settlements  # noqa: E402,F401  (registers the routes)
