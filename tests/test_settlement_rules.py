@@ -944,3 +944,21 @@ def test_a_paper_invoice_number_is_one_invoice_per_invoice_code(app):
     assert second.status == SetStatus.SUPPLIER_REVIEW and first.status == SetStatus.SUPPLIER_REVIEW
     third = settle(w, make_enterprise(), invoices=[{"number": "00015045", "code": "4200161350"}])
     assert any("发票 00015045已用于另一份兑现申请" in t for t in failed_texts(third))
+
+
+def test_the_void_sweep_reads_the_settlement_again_after_locking_the_voucher(app, monkeypatch):
+    # rule: DL-2 — a submission that commits between the sweep's read and its lock is filed in time
+    w = world()
+    filed = settle(w, stage="supplier_review")
+    unfiled = voucher_of(w)
+    ids = [filed.voucher_id, unfiled.id]  # what a read before the submission committed would list
+
+    def query(on=None):
+        return db.select(Voucher).where(Voucher.id.in_(ids)).order_by(Voucher.id)
+
+    monkeypatch.setattr(settlement, "expired_vouchers", query)
+    day_after = filed.cycle.settlement_deadline + dt.timedelta(days=1)
+    assert settlement.void_expired(on=day_after) == 1
+    db.session.expire_all()
+    assert db.session.get(Voucher, filed.voucher_id).status == VoucherStatus.ISSUED
+    assert db.session.get(Voucher, unfiled.id).status == VoucherStatus.VOID

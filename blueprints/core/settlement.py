@@ -336,10 +336,6 @@ def check_stored(st: Settlement, on: dt.date | None = None) -> Checked:
 # --------------------------------------------------------------------------- deadlines
 
 
-def resubmit_open(st: Settlement, on: dt.date | None = None) -> bool:
-    return st.status == SetStatus.RETURNED and st.resubmit_by is not None and (on or today()) <= st.resubmit_by
-
-
 def filing_problem(st: Settlement, on: dt.date | None = None) -> str | None:
     """DL-2: why the settlement can no longer be submitted, or None."""
     on = on or today()
@@ -353,12 +349,6 @@ def filing_problem(st: Settlement, on: dt.date | None = None) -> str | None:
             return None
         return (f"退回后须在 {st.resubmit_by:%Y-%m-%d} 前重新提交，已逾期；按规定该服务券作废")
     return f"本批次兑现申请已于 {deadline:%Y-%m-%d} 截止，不能再提交"
-
-
-def days_left(st_or_voucher) -> int | None:
-    """Calendar days left to file (the deadline day counts), for the enterprise's voucher page."""
-    cycle = st_or_voucher.cycle
-    return (cycle.settlement_deadline - today()).days
 
 
 # --------------------------------------------------------------------------- filing
@@ -400,6 +390,16 @@ def _claim_invoices(st: Settlement) -> None:
                 raise Refused(f"{what}已用于另一份兑现申请，同一张发票不能重复使用（发票第 {n} 行）") from None
 
 
+def lock_voucher(voucher_id: int) -> bool:
+    """Take the voucher's row lock (a no-op conditional UPDATE; SQLite's BEGIN IMMEDIATE already
+    serialises writers) while it is still issued: a submission and the void sweep never interleave.
+    False: the voucher is no longer issued."""
+    result = db.session.execute(
+        db.update(Voucher).where(Voucher.id == voucher_id, Voucher.status == VoucherStatus.ISSUED)
+        .values(status=Voucher.status).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
 def release_claims(st: Settlement) -> None:
     db.session.execute(db.delete(InvoiceClaim).where(InvoiceClaim.settlement_id == st.id))
 
@@ -407,6 +407,8 @@ def release_claims(st: Settlement) -> None:
 def submit(st: Settlement, user) -> None:
     """SET-1/SET-3: every check passes, the invoices are claimed, the time is stamped once."""
     workflow.find(st, "submit", user)
+    if not lock_voucher(st.voucher_id):
+        raise Refused("该服务券已作废或已放弃，不能再申请兑现")
     problem = filing_problem(st)
     if problem:
         raise Refused(problem)
@@ -654,7 +656,8 @@ def end_voucher(v: Voucher, user, status: str, reason: str, *, notify: bool = Tr
 def release_problem(v: Voucher, on: dt.date | None = None) -> str | None:
     if v.status != VoucherStatus.ISSUED:
         return "该服务券已作废或已放弃"
-    st = db.session.execute(db.select(Settlement).where(Settlement.voucher_id == v.id)).scalar_one_or_none()
+    st = db.session.execute(db.select(Settlement).where(Settlement.voucher_id == v.id)
+                            .execution_options(populate_existing=True)).scalar_one_or_none()
     if st is not None and st.status != SetStatus.DRAFT:
         return "该服务券已提交兑现申请，不能放弃"
     if st is not None and st.submitted_at is not None:
@@ -670,7 +673,9 @@ def release_counts_as_void(v: Voucher, on: dt.date | None = None) -> bool:
 def release(v: Voucher, user) -> str:
     """Give back an unused voucher. Before the application deadline: released, its face value
     returns to the city's quota (CYC-3) and the enterprise's cap; after it: void (DL-2, DL-3)."""
-    problem = release_problem(v)
+    if not lock_voucher(v.id):
+        raise Refused("该服务券已作废或已放弃")
+    problem = release_problem(v)  # after the lock: a submission in another tab is seen
     if problem:
         raise Refused(problem)
     if release_counts_as_void(v):
@@ -702,13 +707,21 @@ def void_expired(on: dt.date | None = None, batch: int = 500) -> int:
     """The DL-2 sweep (flask vouchers void-expired): idempotent, an audit row and a notice per voucher.
     Commits per batch; returns how many vouchers became void."""
     on = on or today()
-    done = 0
+    done = last_id = 0
     while True:
-        vouchers = db.session.execute(expired_vouchers(on).limit(batch)).scalars().all()
+        vouchers = db.session.execute(expired_vouchers(on).where(Voucher.id > last_id).limit(batch)).scalars().all()
         if not vouchers:
             return done
         for v in vouchers:
-            st = db.session.execute(db.select(Settlement).where(Settlement.voucher_id == v.id)).scalar_one_or_none()
+            last_id = v.id
+            if not lock_voucher(v.id):
+                continue
+            # Re-read after the lock: a submission that committed meanwhile is filed in time.
+            st = db.session.execute(db.select(Settlement).where(Settlement.voucher_id == v.id)
+                                    .execution_options(populate_existing=True)).scalar_one_or_none()
+            if st is not None and not (st.status == SetStatus.DRAFT or (
+                    st.status == SetStatus.RETURNED and st.resubmit_by is not None and st.resubmit_by < on)):
+                continue
             if st is not None and st.status == SetStatus.RETURNED:
                 why = f"退回后未在 {st.resubmit_by:%Y-%m-%d} 前重新提交兑现申请，服务券作废"
             else:
