@@ -230,3 +230,20 @@ def test_only_the_province_manages_cycles(login_as):
         assert c.post("/province/cycles/new", data=_form()).status_code == 403
         assert c.post(f"/province/cycles/{cycle.id}/transition", data={"action": "announce"}).status_code == 403
     assert db.session.execute(db.select(db.func.count(Cycle.id))).scalar_one() == 1
+
+
+def test_the_settlement_review_time_is_set_and_announced_with_the_cycle(province, client):
+    # rule: SLA-3
+    c, _ = province
+    r = c.post("/province/cycles/new", data=_form(settlement_review_days="0"))
+    assert r.status_code == 422 and "审核时限须在 1 至 60 个工作日之间" in r.get_data(as_text=True)
+    assert db.session.execute(db.select(Cycle)).first() is None
+    assert c.post("/province/cycles/new", data=_form(settlement_review_days="7", announce="y")).status_code == 303
+    cycle = _only_cycle()
+    assert cycle.settlement_review_days == 7
+    assert "7 个工作日" in c.get(f"/province/cycles/{cycle.id}").get_data(as_text=True)
+    assert "地市兑现审核 7 个工作日" in client.get("/").get_data(as_text=True)
+    # left out of the form, it stays 10 for a new cycle and unchanged on an edit
+    assert c.post(f"/province/cycles/{cycle.id}/edit", data=_form(name="改名", reason="更名")).status_code == 303
+    db.session.expire_all()
+    assert _only_cycle().settlement_review_days == 7

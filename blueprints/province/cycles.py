@@ -69,7 +69,7 @@ def cycle_create():
                                     application_deadline=form.application_deadline.data,
                                     settlement_deadline=form.settlement_deadline.data,
                                     verification_days=form.verification_days.data, announce_now=form.announce.data,
-                                    settlement_review_days=form.settlement_review_days.data)
+                                    settlement_review_days=form.settlement_review_days.data or 10)
     except cycles.CycleError as exc:
         db.session.rollback()
         _apply_errors(form, exc.errors)

@@ -4,7 +4,9 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Regexp, StopValidation, ValidationError
+from wtforms.validators import (
+    DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, StopValidation, ValidationError,
+)
 
 from blueprints.core import money
 from models import CATALOG_CATEGORIES
@@ -104,7 +106,7 @@ class CycleForm(FlaskForm):
     verification_days = IntegerField("上云行为验证所需天数", default=5, validators=[
         InputRequired("请填写验证天数"), NumberRange(1, 90, message="验证天数须在 1 至 90 之间")])
     settlement_review_days = IntegerField("地市兑现审核时限（工作日）", default=10, validators=[
-        InputRequired("请填写兑现审核时限"), NumberRange(1, 60, message="审核时限须在 1 至 60 个工作日之间")])
+        Optional(), NumberRange(1, 60, message="审核时限须在 1 至 60 个工作日之间")])
     announce = BooleanField("保存后立即在平台公布")
     reason = TextAreaField("变更理由（已公布批次必填，将随公告公示）", validators=[Length(max=1000)])
 
