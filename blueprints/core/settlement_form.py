@@ -34,6 +34,7 @@ class Parsed:
     errors: dict[str, str] = field(default_factory=dict)  # field name -> Chinese message
     unit: str = "yuan"
     note: str = ""
+    prefilled: set[str] = field(default_factory=set)  # field names an invoice file filled in
 
 
 def _date(text: str, name: str, errors: dict) -> dt.date | None:
@@ -126,9 +127,9 @@ def parse(st: Settlement, form) -> Parsed:
     return p
 
 
-def save(st: Settlement, p: Parsed, files, user) -> list[str]:
+def save(st: Settlement, p: Parsed, files, user) -> list[tuple[str, str]]:
     """Store the well-formed fields and the good uploaded files; returns notes on what the invoice files
-    filled in by themselves. A bad field or file is left out and named in p.errors."""
+    filled in by themselves, as (row key, text). A bad field or file is left out and named in p.errors."""
     if st.status not in EDITABLE:
         raise NotAllowed("该兑现申请已提交，不能修改")
     invoices = {f"inv-{i.id}": i for i in st.invoices}
@@ -190,7 +191,7 @@ LABELS = {"number": "发票号码", "code": "发票代码", "issued_on": "开票
           "seller_uscc": "销售方统一社会信用代码", "total_fen": "价税合计"}
 
 
-def _read_invoice(inv: SettlementInvoice, f, p: Parsed) -> list[str]:
+def _read_invoice(inv: SettlementInvoice, f, p: Parsed) -> list[tuple[str, str]]:
     """Read the uploaded invoice (QR code, PDF text) and fill the row's empty fields from it."""
     from blueprints.core import invoice_read
 
@@ -212,12 +213,13 @@ def _read_invoice(inv: SettlementInvoice, f, p: Parsed) -> list[str]:
             setattr(inv, attr, value)
             filled.append(LABELS[attr])
             name = f"{key}-{form_names[attr]}"
+            p.prefilled.add(name)
             p.texts[name] = (value.isoformat() if isinstance(value, dt.date)
                              else amount_text(value, p.unit) if attr == "total_fen" else str(value))
             p.errors.pop(name, None)
     if not filled:
-        return [f"已读取发票 {reading.number or ''} 的二维码/文字，填写内容将与之核对"]
-    return [f"已从发票文件识别并填入：{'、'.join(filled)}，请核对"]
+        return [(key, f"已读取发票 {reading.number or ''} 的二维码/文字，填写内容将与之核对")]
+    return [(key, f"已从发票文件识别并填入：{'、'.join(filled)}，请核对")]
 
 
 def add_row(st: Settlement, kind: str) -> str:

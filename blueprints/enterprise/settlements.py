@@ -14,7 +14,7 @@ from blueprints.core import paging, security, workflow
 from blueprints.core import settlement as flow
 from blueprints.core import settlement_form as sform
 from blueprints.core.access import get_visible_or_404
-from blueprints.core.htmx import page, redirect_to
+from blueprints.core.htmx import is_htmx, page, redirect_to
 from blueprints.core.nav import register_nav
 from blueprints.core.timeutil import today
 from blueprints.enterprise import bp
@@ -35,7 +35,7 @@ def _context(st: Settlement, p: sform.Parsed, *, notes=(), error: str | None = N
     files = {f.id: f for f in _files(st)}
     row_files = {f"inv-{i.id}": files.get(i.file_id) for i in st.invoices}
     row_files.update({f"pay-{x.id}": files.get(x.file_id) for x in st.payments})
-    return dict(st=st, v=st.voucher, p=p, checked=checked, notes=list(notes), error=error, row_files=row_files,
+    return dict(st=st, v=st.voucher, p=p, checked=checked, row_notes=dict(notes), error=error, row_files=row_files,
                 labels=flow.row_labels(st), files=files, others=flow.other_files(st),
                 problem=flow.filing_problem(st), nonce=security.new_nonce(), today=today(),
                 reasons_by_row=_reasons_by_row(st))
@@ -57,7 +57,7 @@ def _reasons_by_row(st: Settlement) -> dict[str, list[str]]:
 
 
 def _form_page(st: Settlement, p: sform.Parsed, status: int = 200, **kw):
-    return page("enterprise/settlement_form.html", status=status, **_context(st, p, **kw))
+    return page("enterprise/settlement_form.html", status=status, oob_rows=False, **_context(st, p, **kw))
 
 
 @bp.route("/settlements")
@@ -114,6 +114,13 @@ def settlement_edit(st_id: int):
         sform.remove_other_file(st, int(do[len("remove_file:"):]))
         db.session.commit()
         return redirect_to(url_for("enterprise.settlement_edit", st_id=st.id))
+    if is_htmx() and do == "save":
+        # A file chosen in the form: only the part around it (and the fields an invoice filled in) is
+        # swapped in, never the whole form or a reload, so typing elsewhere meanwhile is kept.
+        db.session.commit()
+        resp = _form_page(st, p, 422 if p.errors else 200, notes=notes)
+        resp.headers["HX-Trigger"] = '{"settlement-saved": true}'  # the checks panel refreshes itself
+        return resp
     if p.errors:
         db.session.commit()  # the well-formed part is kept
         return _form_page(st, p, 422, notes=notes,
@@ -148,7 +155,7 @@ def settlement_check(st_id: int):
     """The automatic checks for what is typed now (htmx, nothing saved)."""
     st = _load(st_id)
     p = sform.parse(st, request.args) if st.status in flow.EDITABLE else sform.from_stored(st)
-    return page("enterprise/settlement_form.html", block="checks", **_context(st, p))
+    return page("enterprise/settlement_form.html", block="checks", oob_rows=True, **_context(st, p))
 
 
 @bp.route("/settlements/<int:st_id>")

@@ -7,7 +7,7 @@ on a desktop screen.
 """
 from __future__ import annotations
 
-import datetime as dt
+import os
 
 import pytest
 
@@ -15,6 +15,14 @@ from models import Role, SetStatus, Settlement, db
 from tests import invoice_fixtures as inv
 from tests.browser.conftest import DESKTOP, PHONE, login_via_form
 from tests.factories import PASSWORD, contract_jpeg_bytes, make_user, make_voucher
+
+
+SHOTS = os.environ.get("TEST_SHOTS")  # a folder: keep screenshots while developing
+
+
+def _shot(pg, name):
+    if SHOTS:
+        pg.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
 
 
 def _photo(name: str, data: bytes, mime: str = "image/png") -> dict:
@@ -85,6 +93,7 @@ def test_file_on_a_phone_confirm_override_and_approve(live_server, new_page):
     expect(paid_check).to_have_class("check-ok")
     phone.set_input_files("#acceptance_file", files=[_photo("验收报告.jpg", contract_jpeg_bytes(78), "image/jpeg")])
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    _shot(phone, "1-form")
     phone.click("#settlement-submit")
     phone.wait_for_load_state("networkidle")
     assert "供应商确认中" in phone.inner_text("main"), phone.inner_text("main")[:800]
@@ -100,6 +109,7 @@ def test_file_on_a_phone_confirm_override_and_approve(live_server, new_page):
     login_via_form(sp, live_server.url, "sup_settle", PASSWORD)
     sp.goto(f"{live_server.url}/supplier/settlements")
     sp.click(f"#settlement-{st_id}-row a")
+    _shot(sp, "2-supplier")
     sp.click(f"#settlement-{st_id}-confirm button[type=submit]")
     sp.wait_for_load_state("networkidle")
     assert "等待用量核验" in sp.inner_text("main")
@@ -123,6 +133,7 @@ def test_file_on_a_phone_confirm_override_and_approve(live_server, new_page):
     assert "剩 10 个工作日" in desk.inner_text(f"#settlement-{st_id}-row")
     desk.click(f"#settlement-{st_id}-row a")
     assert desk.locator(f"#settlement-{st_id}-{inv1} a").count() >= 1
+    _shot(desk, "3-city")
     desk.click(f"#settlement-{st_id}-approve button[type=submit]")
     desk.wait_for_load_state("networkidle")
     assert "已通过" in desk.inner_text(f"#settlement-{st_id}-status")
@@ -134,4 +145,4 @@ def test_file_on_a_phone_confirm_override_and_approve(live_server, new_page):
     # The enterprise sees the decision.
     phone.goto(f"{live_server.url}/enterprise/settlements/{st_id}")
     assert "已通过" in phone.inner_text("main")
-    assert dt.date.today()  # keep the import honest
+    _shot(phone, "4-enterprise-done")
