@@ -278,5 +278,7 @@ def register_cli(app: Flask) -> None:
         from blueprints.core import settlement
 
         on = dt.date.fromisoformat(on_text) if on_text else None
+        if on is not None and on > today():
+            raise click.UsageError(f"--on {on} is in the future: a voucher still in time must never be voided")
         n = settlement.void_expired(on)
         click.echo(f"voided {n} vouchers")

@@ -867,6 +867,15 @@ class Settlement(db.Model):
         Index("ix_settlement_submitted", "status", "submitted_at", "id"),
     )
 
+    @property
+    def filing_deadline(self) -> dt.date:
+        """The last day it may be (re)submitted: the cycle's settlement deadline, or after a return the
+        later of that and 5 working days from the return (DL-2 decision)."""
+        deadline = self.cycle.settlement_deadline
+        if self.status == SetStatus.RETURNED and self.resubmit_by is not None:
+            return max(deadline, self.resubmit_by)
+        return deadline
+
 
 class SettlementInvoice(db.Model):
     """One invoice row of a settlement (SET-1); read_data holds what the file itself says."""

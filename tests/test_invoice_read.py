@@ -238,3 +238,43 @@ def test_mismatch_on_a_whole_file_lists_each_figure(pdf_file):
     found = mismatches(r, number="12345678", code="", issued_on=dt.date(2026, 3, 1), total_fen=10_000_000,
                        seller_uscc=BUYER_USCC)
     assert [m.split(" ")[0] for m in found] == ["发票号码", "开票日期", "销售方统一社会信用代码", "价税合计"]
+
+
+def _heavy_pdf(mb: int = 3) -> bytes:
+    """A tiny file whose one page decodes to megabytes of drawing instructions (a slow-read bomb)."""
+    import io
+    import zlib
+
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, NameObject
+
+    w = PdfWriter()
+    page = w.add_blank_page(width=595, height=842)
+    stream = DecodedStreamObject()
+    stream.set_data(b"0 0 m 1 1 l S\n" * (mb * 1_000_000 // 14))
+    stream = stream.flate_encode()
+    page[NameObject("/Contents")] = w._add_object(stream)
+    out = io.BytesIO()
+    w.write(out)
+    data = out.getvalue()
+    assert len(data) < 200_000 and zlib  # small on disk
+    return data
+
+
+def test_a_page_with_megabytes_of_drawing_is_not_read(app):
+    import time
+
+    data = _heavy_pdf()
+    started = time.monotonic()
+    reading = invoice_read.read(data, "application/pdf")
+    assert not reading.found and time.monotonic() - started < 2
+
+
+def test_a_read_that_takes_too_long_is_given_up(monkeypatch):
+    import time
+
+    monkeypatch.setattr(invoice_read, "READ_SECONDS", 0.2)
+    monkeypatch.setattr(invoice_read, "_read_pdf", lambda data: time.sleep(5))
+    started = time.monotonic()
+    assert not invoice_read.read(b"%PDF-1.7 slow", "application/pdf").found
+    assert time.monotonic() - started < 2

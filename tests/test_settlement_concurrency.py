@@ -98,5 +98,5 @@ def test_an_invoice_is_claimed_once_under_parallel_submissions(app, engine_name)
     assert lost.status == SetStatus.DRAFT and lost.submitted_at is None
     claims = db.session.execute(db.select(InvoiceClaim.settlement_id, InvoiceClaim.key)).all()
     won = db.session.get(Settlement, winner)
-    assert sorted(claims) == sorted([(winner, f"no:{uscc}::87654321"),
+    assert sorted(claims) == sorted([(winner, f"no:{uscc}:4400261130:87654321"),
                                      (winner, f"file:{won.invoices[0].file.sha256}")])

@@ -202,7 +202,7 @@ def test_supplier_returns_every_reason_at_once_beside_the_rows(w, login):
     assert "该发票已作废，请换开" in row_html(body, f"settlement-{st.id}-inv-{inv2.id}")
     assert "付款凭证缺少银行回单章" in row_html(body, f"settlement-{st.id}-pay-{pay.id}")
     assert "退回原因：" not in row_html(body, f"settlement-{st.id}-inv-{inv1.id}")
-    assert st.resubmit_by.isoformat() in body and "共 4 条" in body
+    assert st.filing_deadline.isoformat() in body and "共 4 条" in body
     # the enterprise's own page shows the reasons beside its rows too
     owner = db.session.execute(db.select(User).where(User.enterprise_id == st.enterprise_id)).scalars().first()
     ent_body = text(login(owner).get(f"/enterprise/settlements/{st.id}"))

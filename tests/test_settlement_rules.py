@@ -329,7 +329,7 @@ def test_the_same_invoice_cannot_back_a_second_settlement(app):
     # rule: SET-6
     w = world()
     first = settle(w, invoices=[{"number": "44556677"}], stage="supplier_review")
-    assert claims_of(first) == {f"no:{w.supplier.uscc}::44556677", f"file:{first.invoices[0].file.sha256}"}
+    assert claims_of(first) == {f"no:{w.supplier.uscc}:4400261130:44556677", f"file:{first.invoices[0].file.sha256}"}
     # Another enterprise's voucher, the same invoice (issuer USCC + number) with another file.
     second = settle(w, make_enterprise(), invoices=[{"number": "44556677"}])
     shown = failed_texts(second)  # shown while the enterprise types, before it submits
@@ -399,10 +399,16 @@ def test_invoice_number_and_code_formats(app):
     p = retype(st, w.ent_user, **{f"inv_{inv.id}_number": "1234567", f"inv_{inv.id}_code": "123"})
     assert p.errors == {f"inv-{inv.id}-number": "发票号码应为 8 位或 20 位数字",
                         f"inv-{inv.id}-code": "发票代码应为 10 位或 12 位数字；全电发票没有代码，可不填"}
-    assert len(inv.number) == 8 and inv.code == ""  # the malformed text is not stored
+    assert len(inv.number) == 8 and inv.code == "4400261130"  # the malformed text is not stored
     retype(st, w.ent_user, **{f"inv_{inv.id}_number": "2644 0000 0000 1234 5678", f"inv_{inv.id}_code": "044001900111"})
     assert inv.number == "26440000000012345678" and inv.code == "044001900111"
+    # rule: SET-6 — an invoice is issuer + code + number: a 20-digit 全电 number has no code ...
+    assert failed_texts(st) == [f"发票第 1 行（26440000000012345678）：20 位号码的全电发票没有发票代码，请清空发票代码"]
+    retype(st, w.ent_user, **{f"inv_{inv.id}_number": "26440000000012345678", f"inv_{inv.id}_code": ""})
     assert failed_texts(st) == []
+    # ... and an 8-digit one needs its code (else one paper invoice could be claimed twice, with and without it)
+    retype(st, w.ent_user, **{f"inv_{inv.id}_number": "12345678", f"inv_{inv.id}_code": ""})
+    assert failed_texts(st) == ["发票第 1 行（12345678）：8 位号码的发票须填写发票代码（10 或 12 位，印在发票右上角）"]
 
 
 # --------------------------------------------------------------------------- SET-4: the supplier
@@ -446,7 +452,7 @@ def test_supplier_return_keeps_row_reasons_and_gives_five_working_days(app):
     assert st.resubmit_by == dt.date(2026, 12, 14)  # 5 working days after the return
     assert claims_of(st) == set()  # the enterprise may replace the invoices
     got = notices_of(w.ent_user, "退回了您的兑现申请")
-    assert len(got) == 1 and "2026-12-14" in got[0].title
+    assert len(got) == 1 and f"{st.filing_deadline:%Y-%m-%d}" in got[0].title  # the later of deadline and +5 days
     assert f"发票第 1 行（{inv.number}）：发票号码与本单位开票记录不符" in got[0].body
     assert "付款凭证第 1 行：付款日期有误" in got[0].body
     row = audit_rows("settlement", st.id, "return")[-1]
@@ -770,10 +776,15 @@ def test_the_void_expired_command(app):
     day_after = w.cycle.settlement_deadline + dt.timedelta(days=1)
     runner = app.test_cli_runner()
     result = runner.invoke(args=["vouchers", "void-expired", "--on", day_after.isoformat()])
-    assert result.exit_code == 0, result.output
-    assert "voided 2 vouchers" in result.output
-    result = runner.invoke(args=["vouchers", "void-expired", "--on", day_after.isoformat()])
-    assert "voided 0 vouchers" in result.output
+    assert result.exit_code != 0 and "in the future" in result.output  # never void what is still in time
+    assert db.session.execute(db.select(db.func.count()).where(Voucher.status == VoucherStatus.VOID)).scalar_one() == 0
+    morning = dt.datetime.combine(day_after, dt.time(0, 10), tzinfo=timeutil.LOCAL_TZ)
+    with time_machine.travel(morning, tick=False):
+        result = runner.invoke(args=["vouchers", "void-expired"])
+        assert result.exit_code == 0, result.output
+        assert "voided 2 vouchers" in result.output
+        result = runner.invoke(args=["vouchers", "void-expired", "--on", day_after.isoformat()])
+        assert "voided 0 vouchers" in result.output
     db.session.expire_all()
     statuses = sorted(db.session.execute(db.select(Voucher.status)).scalars())
     assert statuses == ["issued", "void", "void"]
@@ -800,7 +811,10 @@ def test_a_release_before_the_application_deadline_returns_the_quota(app):
     assert amounts.issued_sum(w.enterprise.id, w.cycle.id) == 0
     assert settlement.penalty(w.enterprise.id).void_count == 0
     assert len(audit_rows("voucher", v.id, "release")) == 1
-    assert db.session.get(Settlement, st.id) is None
+    # the draft stays with its files and timeline (never deleted: its id is never handed to another), and
+    # can no longer be filed
+    assert db.session.get(Settlement, st.id).status == SetStatus.DRAFT
+    assert "已作废或已放弃" in settlement.filing_problem(st)
     with pytest.raises(Refused):
         settlement.release(v, w.ent_user)
 

@@ -152,6 +152,8 @@ def _see_voucher(user, v: Voucher) -> bool:
 
 
 def _see_file(user, f: StoredFile) -> bool:
+    if f.kind.endswith("_removed") and user.acting_role != Role.ENTERPRISE:
+        return False  # material the enterprise took back before submitting
     owner = owner_of(f)
     return owner is not None and can_see(user, owner)
 
@@ -187,7 +189,7 @@ def _see_settlement(user, st) -> bool:
     r = user.acting_role
     if r == Role.ENTERPRISE:
         return user.enterprise_id == st.enterprise_id
-    if st.submitted_at is None:
+    if st.submitted_at is None or st.status == "draft":  # withdrawn to a draft: the enterprise's alone again
         return False
     if r == Role.SUPPLIER:
         return user.supplier_id == st.supplier_id

@@ -31,7 +31,7 @@ SCHEME_TARGETS = {
 PLATFORM_CATEGORY = "工业互联网平台"
 
 # Voucher statuses that count as settled / paid. Settlement and payout issues add theirs here.
-VOUCHER_NOT_ISSUED = {VoucherStatus.VOID.value}
+VOUCHER_NOT_ISSUED = {VoucherStatus.VOID.value, VoucherStatus.RELEASED.value}
 VOUCHER_SETTLED = {"settled", "paid"}
 VOUCHER_PAID = {"paid"}
 REG_REVIEW = (RegStatus.CITY_REVIEW.value, RegStatus.PROVINCE_REVIEW.value)

@@ -18,10 +18,13 @@ The QR amount is BEFORE tax (不含税金额); what is typed is 价税合计 (to
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import logging
 import re
+import signal
+import threading
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -34,6 +37,8 @@ MAX_IMAGES_PER_PAGE = 12
 MAX_SIDE = 2400  # long side a photo is decoded at
 MAX_PIXELS = 60_000_000  # refuse to decode anything bigger (uploads already cap photos at 40 MP)
 RENDER_DPI = 200  # a page rendered for a vector-drawn QR: ~5 px per module for a 2 cm code
+MAX_CONTENT_BYTES = 2_000_000  # a page's decoded drawing instructions; an invoice page has a few KB
+READ_SECONDS = 5.0  # a reading that takes longer is given up (the row is typed by hand)
 MAX_VAT_PERCENT = 13  # the highest VAT rate: 价税合计 <= 不含税金额 x 1.13
 
 
@@ -305,6 +310,44 @@ def _render_qr(data: bytes, pages: int) -> QrData | None:
     return None
 
 
+def _content_size(page) -> int:
+    """The decoded size of a page's content stream(s)."""
+    try:
+        contents = page.get_contents()
+        return len(contents.get_data()) if contents is not None else 0
+    except Exception:  # noqa: BLE001
+        return MAX_CONTENT_BYTES + 1
+
+
+class _TooSlow(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Stop a read that takes longer than `seconds` (SIGALRM: only in the main thread, which is where
+    gunicorn's sync workers serve requests; elsewhere the size limits alone bound the work)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _TooSlow()
+
+    import time
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:  # someone else's alarm (a watchdog) was pending: put back what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - started), 0.001))
+
+
 def _read_pdf(data: bytes) -> Reading:
     from pypdf import PdfReader
 
@@ -315,6 +358,8 @@ def _read_pdf(data: bytes) -> Reading:
     text_parts = []
     qr = None
     for page in pages:
+        if _content_size(page) > MAX_CONTENT_BYTES:
+            return EMPTY  # an invoice page is a few KB of drawing; megabytes are not worth reading (time)
         try:
             text_parts.append(page.extract_text() or "")
         except Exception:  # noqa: BLE001
@@ -354,12 +399,13 @@ def read(data: bytes, mime: str) -> Reading:
     try:
         if not data:
             return EMPTY
-        if mime == "application/pdf" or (not mime and data.startswith(b"%PDF-")):
-            return _read_pdf(data)
-        if mime in ("image/jpeg", "image/png") or (not mime and data[:4] in (b"\xff\xd8\xff\xe0", b"\x89PNG")):
-            return _read_image(data)
+        with _time_limit(READ_SECONDS):
+            if mime == "application/pdf" or (not mime and data.startswith(b"%PDF-")):
+                return _read_pdf(data)
+            if mime in ("image/jpeg", "image/png") or (not mime and data[:4] in (b"\xff\xd8\xff\xe0", b"\x89PNG")):
+                return _read_image(data)
         return EMPTY
-    except Exception:  # noqa: BLE001 - a file that cannot be read is just typed by hand
+    except (Exception, _TooSlow):  # noqa: BLE001 - a file that cannot be read is just typed by hand
         log.info("invoice file not readable (%s, %d bytes)", mime, len(data or b""), exc_info=True)
         return EMPTY
 

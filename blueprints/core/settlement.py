@@ -19,6 +19,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from blueprints.core import audit, notices, timeutil, workflow
 from blueprints.core.application import Refused, link, parse_reasons
@@ -192,6 +193,13 @@ def checks(st: Settlement, invoices: list[InvoiceRow], payments: list[PaymentRow
         if r.code and len(digits(r.code)) not in (10, 12):
             add(Finding("invoice", r.key, False, f"{label}：发票代码应为 10 位或 12 位数字（全电发票没有发票代码，可不填）",
                         "SET-1"))
+        # The invoice's identity (SET-6) is issuer + code + number: an 8-digit number needs its code,
+        # a 20-digit 全电 number has none.
+        if len(digits(r.number)) == 8 and not r.code:
+            add(Finding("invoice", r.key, False, f"{label}：8 位号码的发票须填写发票代码（10 或 12 位，印在发票右上角）",
+                        "SET-6"))
+        if len(digits(r.number)) == 20 and r.code:
+            add(Finding("invoice", r.key, False, f"{label}：20 位号码的全电发票没有发票代码，请清空发票代码", "SET-6"))
         if r.seller_uscc:
             if r.seller_uscc.upper() != (supplier.uscc or "").upper():
                 add(Finding("invoice", r.key, False,
@@ -336,6 +344,10 @@ def check_stored(st: Settlement, on: dt.date | None = None) -> Checked:
 # --------------------------------------------------------------------------- deadlines
 
 
+def filing_deadline(st: Settlement) -> dt.date:
+    return st.filing_deadline
+
+
 def filing_problem(st: Settlement, on: dt.date | None = None) -> str | None:
     """DL-2: why the settlement can no longer be submitted, or None."""
     on = on or today()
@@ -347,7 +359,7 @@ def filing_problem(st: Settlement, on: dt.date | None = None) -> str | None:
     if st.status == SetStatus.RETURNED and st.resubmit_by is not None:
         if on <= st.resubmit_by:
             return None
-        return (f"退回后须在 {st.resubmit_by:%Y-%m-%d} 前重新提交，已逾期；按规定该服务券作废")
+        return f"退回后须在 {st.resubmit_by:%Y-%m-%d} 前重新提交，已逾期；按规定该服务券作废"
     return f"本批次兑现申请已于 {deadline:%Y-%m-%d} 截止，不能再提交"
 
 
@@ -456,7 +468,7 @@ def _reason_items(st: Settlement, ticked: list[str], other: str, row_reasons: di
         text = (text or "").strip()[:300]
         if text and key in valid:
             items.append({"row": key, "text": text})
-    return items[:40]
+    return items[:100]
 
 
 def _return(st: Settlement, user, items: list[dict]) -> None:
@@ -470,10 +482,13 @@ def _return(st: Settlement, user, items: list[dict]) -> None:
     st.returned_at = now()
     st.resubmit_by = timeutil.add_working_days(today(), RESUBMIT_WORKING_DAYS)  # DL-2 decision
     st.due_on = None
+    # Back to the start: it is confirmed, verified and sent to the city again after resubmission.
+    st.confirmed_at = st.verified_at = st.reached_city_at = None
+    st.verified_how = ""
     release_claims(st)  # the enterprise may replace the invoices; resubmission claims them again
     who = "供应商" if user.acting_role == Role.SUPPLIER else "地市经信部门"
     notices.notify_org(enterprise_id=st.enterprise_id,
-                       title=f"{who}退回了您的兑现申请，请在 {st.resubmit_by:%Y-%m-%d} 前修改并重新提交",
+                       title=f"{who}退回了您的兑现申请，请在 {filing_deadline(st):%Y-%m-%d} 前修改并重新提交",
                        body="\n".join(f"{n}. {line}" for n, line in enumerate(lines, 1)),
                        link=link("enterprise.settlement_edit", st_id=st.id))
 
@@ -633,6 +648,9 @@ def bulk_approve(ids: list[int], user) -> list[tuple[int, str, bool, str]]:
         except (Refused, workflow.NotAllowed) as exc:
             db.session.refresh(st)
             results.append((sid, name, False, str(exc)))
+        except (StaleDataError, IntegrityError):
+            db.session.expire(st)
+            results.append((sid, name, False, "已被他人同时处理，请刷新后查看"))
     return results
 
 
@@ -685,9 +703,7 @@ def release(v: Voucher, user) -> str:
     db.session.execute(
         db.update(CityTarget).where(CityTarget.city_code == v.city_code, CityTarget.year == v.cycle.year)
         .values(issued_fen=CityTarget.issued_fen - v.face_value_fen).execution_options(synchronize_session=False))
-    st = db.session.execute(db.select(Settlement).where(Settlement.voucher_id == v.id)).scalar_one_or_none()
-    if st is not None:
-        db.session.delete(st)
+    # A draft settlement stays (its files and timeline belong to it); the voucher can no longer be filed.
     return VoucherStatus.RELEASED
 
 
@@ -723,7 +739,7 @@ def void_expired(on: dt.date | None = None, batch: int = 500) -> int:
                     st.status == SetStatus.RETURNED and st.resubmit_by is not None and st.resubmit_by < on)):
                 continue
             if st is not None and st.status == SetStatus.RETURNED:
-                why = f"退回后未在 {st.resubmit_by:%Y-%m-%d} 前重新提交兑现申请，服务券作废"
+                why = f"退回后未在 {filing_deadline(st):%Y-%m-%d} 前重新提交兑现申请，服务券作废"
             else:
                 why = f"未在兑现截止日期 {v.cycle.settlement_deadline:%Y-%m-%d} 前提交兑现申请，服务券作废"
             end_voucher(v, None, VoucherStatus.VOID, why)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from sqlalchemy.orm.attributes import flag_modified
+
 from blueprints.core import audit, money, uploads
 from blueprints.core.settlement import (
     ENTITY, EDITABLE, InvoiceRow, PaymentRow, digits, reading_to_dict,
@@ -148,6 +150,8 @@ def save(st: Settlement, p: Parsed, files, user) -> list[tuple[str, str]]:
             if f"{r.key}-{name}" not in p.errors:
                 setattr(pay, attr, value)
     st.note = p.note
+    flag_modified(st, "note")  # always UPDATE the settlement row: its version check refuses a save that
+    # races a submission (the rows alone would not touch it)
     notes = []
     for key, inv in invoices.items():
         f = _store(st, files.get(f"{key}-file"), "invoice", user, f"{key}-file", p)
@@ -208,8 +212,11 @@ def _read_invoice(inv: SettlementInvoice, f, p: Parsed) -> list[tuple[str, str]]
               "seller_name": reading.seller_name, "seller_uscc": reading.seller_uscc, "total_fen": reading.total_fen}
     form_names = {"number": "number", "code": "code", "issued_on": "date", "seller_name": "seller_name",
                   "seller_uscc": "seller_uscc", "total_fen": "total"}
+    fits = {"number": lambda x: len(digits(x)) in (8, 20), "code": lambda x: len(digits(x)) in (10, 12),
+            "seller_uscc": lambda x: len(x) == 18, "seller_name": lambda x: len(x) <= 200,
+            "total_fen": lambda x: 0 < x < money.MAX_FEN, "issued_on": lambda x: True}
     for attr, value in values.items():
-        if value and not getattr(inv, attr):
+        if value and not getattr(inv, attr) and fits[attr](value):
             setattr(inv, attr, value)
             filled.append(LABELS[attr])
             name = f"{key}-{form_names[attr]}"

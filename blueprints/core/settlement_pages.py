@@ -61,7 +61,7 @@ def row_reasons(form) -> dict[str, str]:
 def settlement_select(*, city_code: str | None = None, status: str = "", cycle_id: int | None = None, q: str = ""):
     """Submitted settlements with the list filters, ordered as the city's queue: the earliest review
     deadline (overdue) first, then by first submission (SET-3)."""
-    stmt = (db.select(Settlement).where(Settlement.submitted_at.is_not(None))
+    stmt = (db.select(Settlement).where(Settlement.submitted_at.is_not(None), Settlement.status != SetStatus.DRAFT)
             .options(joinedload(Settlement.enterprise), joinedload(Settlement.supplier),
                      joinedload(Settlement.voucher)))
     if city_code:

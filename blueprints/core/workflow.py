@@ -163,7 +163,7 @@ SETTLEMENT = (
     T(Z.DRAFT, "submit", Z.SUPPLIER_REVIEW, {E}, "提交兑现申请"),
     T(Z.RETURNED, "submit", Z.SUPPLIER_REVIEW, {E}, "重新提交"),
     T(Z.SUPPLIER_REVIEW, "withdraw", Z.DRAFT, {E}, "撤回修改", style="secondary",
-      confirm="撤回后需重新提交，并重新等待供应商确认（首次提交时间保留）。确认撤回？"),
+      confirm="撤回后须在兑现截止日前重新提交并重新等待供应商确认，逾期服务券作废（首次提交时间保留）。确认撤回？"),
     T(Z.SUPPLIER_REVIEW, "confirm", Z.VERIFICATION, {S}, "确认发票和付款属实"),
     T(Z.SUPPLIER_REVIEW, "return", Z.RETURNED, {S}, "退回企业修改", style="secondary", needs_reason=True),
     T(Z.VERIFICATION, "override", Z.CITY_REVIEW, {P}, "省级核定：免于等待用量核验", needs_reason=True,

@@ -24,7 +24,7 @@ PER_PAGE = 30
 def _panel_figures() -> dict:
     row = db.session.execute(
         db.select(db.func.count(Voucher.id), db.func.coalesce(db.func.sum(Voucher.face_value_fen), 0))
-        .where(Voucher.status != VoucherStatus.VOID)
+        .where(Voucher.status.not_in((VoucherStatus.VOID, VoucherStatus.RELEASED)))
     ).one()
     pending = db.session.execute(
         db.select(db.func.count()).where(Application.status.in_((AppStatus.SUPPLIER_REVIEW, AppStatus.CITY_REVIEW)))
@@ -62,7 +62,7 @@ def city_summary_rows() -> list[tuple]:
         .group_by(Application.city_code)).all())
     issued = {c: (n, s) for c, n, s in db.session.execute(
         db.select(Voucher.city_code, db.func.count(), db.func.sum(Voucher.face_value_fen))
-        .where(Voucher.status != VoucherStatus.VOID).group_by(Voucher.city_code)).all()}
+        .where(Voucher.status.not_in((VoucherStatus.VOID, VoucherStatus.RELEASED))).group_by(Voucher.city_code)).all()}
     cities = db.session.execute(db.select(City).order_by(City.position)).scalars()
     return [(c, apps.get(c.code, 0), *issued.get(c.code, (0, 0))) for c in cities]
 

@@ -36,7 +36,8 @@ def settlement_list():
     """Customers' submitted settlements: waiting for confirmation first, then by first submission."""
     f = SettlementFilter(request.args)
     q = (db.select(Settlement)
-         .where(Settlement.supplier_id == current_user.supplier_id, Settlement.submitted_at.is_not(None))
+         .where(Settlement.supplier_id == current_user.supplier_id, Settlement.submitted_at.is_not(None),
+                Settlement.status != SetStatus.DRAFT)
          .options(joinedload(Settlement.enterprise), joinedload(Settlement.voucher)))
     if f.status.data:
         q = q.where(Settlement.status == f.status.data)
