@@ -76,6 +76,11 @@ EN = {
     # settlement (issue 9): menu entries and the statuses it adds
     "客户兑现确认": "Customer settlements", "兑现审核": "Settlement review", "兑现与核验": "Settlements and verification",
     "兑现申请": "Settlements", "等待用量核验": "Awaiting usage verification", "已放弃": "Released",
+    "地市兑现审核 %(n)s 个工作日": "city settlement review: %(n)s working days",
+    "创建": "created", "修改": "edited", "设定": "set", "保存草稿": "draft saved", "注册账号": "signed up",
+    "登录": "logged in", "退出": "logged out", "修改密码": "password changed", "启用": "enabled",
+    "专家评分": "expert scored", "提交资料变更": "profile change submitted", "变更生效": "change applied",
+    "设定方案目标": "scheme targets set", "省级核定": "province override", "取消核定": "override removed",
 }
 
 

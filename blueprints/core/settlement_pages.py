@@ -14,7 +14,7 @@ from blueprints.core import audit, timeutil, workflow, xlsx
 from blueprints.core import settlement as flow
 from blueprints.core.issuance import display_code, normalize_code
 from blueprints.core.money import fen_to_decimal
-from models import City, Enterprise, SetStatus, Settlement, Supplier, Voucher, VoucherStatus, db
+from models import City, Enterprise, SetStatus, Settlement, StoredFile, Supplier, Voucher, VoucherStatus, db
 
 
 # --------------------------------------------------------------------------- one settlement
@@ -35,6 +35,9 @@ def view_context(st: Settlement, role: str, user=None, *, actions_template: str 
                next_step=flow.NEXT_STEP, others=flow.other_files(st), days=days, can=can,
                actions_template=actions_template, transitions=list(can.values()), error=None, reason_error=None,
                row_texts={}, return_form_id=f"settlement-{st.id}-return" if "return" in can else None)
+    ids = [i.file_id for i in st.invoices if i.file_id] + [p.file_id for p in st.payments if p.file_id]
+    ctx["file_mimes"] = dict(db.session.execute(
+        db.select(StoredFile.id, StoredFile.mime).where(StoredFile.id.in_(ids))).all()) if ids else {}
     ctx.update(extra)
     return ctx
 

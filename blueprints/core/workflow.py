@@ -270,6 +270,14 @@ STATUS_LABELS = {
     "released": "已放弃",
 }
 
+# What an audit event without a state change says on a timeline (the action names are the code's).
+ACTION_LABELS = {
+    "create": "创建", "edit": "修改", "set": "设定", "save": "保存草稿", "signup": "注册账号",
+    "login": "登录", "logout": "退出", "password_change": "修改密码", "enable": "启用",
+    "expert_review": "专家评分", "change_submit": "提交资料变更", "change_applied": "变更生效",
+    "scheme_targets": "设定方案目标", "override": "省级核定", "override_removed": "取消核定",
+}
+
 STATUS_BADGE = {
     "draft": "muted", "city_review": "info", "province_review": "info", "supplier_review": "info",
     "returned": "warn", "approved": "ok", "rejected": "bad", "withdrawn": "muted",
