@@ -91,7 +91,9 @@ def test_file_on_a_phone_confirm_override_and_approve(live_server, new_page):
     expect(paid_check).to_contain_text("还差 ¥0.01")
     phone.fill(f"#{pay1}-amount", "100000")
     expect(paid_check).to_have_class("check-ok")
+    expect(phone.locator("#checks-bar")).to_contain_text("1 项检查未通过")  # the acceptance report is missing
     phone.set_input_files("#acceptance_file", files=[_photo("验收报告.jpg", contract_jpeg_bytes(78), "image/jpeg")])
+    expect(phone.locator("#checks-bar")).to_contain_text("检查全部通过")  # beside the submit button
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     _shot(phone, "1-form")
     phone.click("#settlement-submit")
