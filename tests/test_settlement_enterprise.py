@@ -8,8 +8,9 @@ import io
 import time_machine
 
 from blueprints.core.timeutil import LOCAL_TZ, today
+from blueprints.core import settlement
 from models import (
-    AuditEvent, CityTarget, Role, SetStatus, Settlement, SettlementInvoice, Voucher, VoucherStatus, db,
+    AuditEvent, CityTarget, Role, SetStatus, Settlement, SettlementInvoice, User, Voucher, VoucherStatus, db,
 )
 from tests import invoice_fixtures as inv
 from tests.factories import invoice_number, make_settlement, make_user, make_voucher, settlement_file_bytes
@@ -264,3 +265,31 @@ def test_another_enterprise_gets_404(app, login):
                 f"/enterprise/settlements/{st.id}/check", f"/enterprise/vouchers/{st.voucher_id}/release"):
         assert c.get(url).status_code == 404, url
     assert c.post(f"/enterprise/vouchers/{st.voucher_id}/settlement").status_code == 404
+
+
+def _with_rows(n: int):
+    v = make_voucher(fee_fen=100_000_00)
+    share = v.face_value_fen // n
+    invoices = [{"total_fen": share + (v.face_value_fen - share * n if i == 0 else 0)} for i in range(n)]
+    payments = [{"amount_fen": share + (v.face_value_fen - share * n if i == 0 else 0)} for i in range(n)]
+    return make_settlement(v, invoices=invoices, payments=payments, stage="supplier_review")
+
+
+def test_settlement_pages_read_a_constant_number_of_queries(app, login, count_queries):
+    # One row or six: the form, the live check and the detail page cost the same number of queries.
+    counts = {}
+    for n in (1, 6):
+        st = _with_rows(n)
+        settlement.withdraw(st, db.session.execute(db.select(User).where(
+            User.enterprise_id == st.enterprise_id)).scalars().first())
+        db.session.commit()
+        c, _ = _enterprise_client(login, st.voucher)
+        got = []
+        for url in (f"/enterprise/settlements/{st.id}/edit", f"/enterprise/settlements/{st.id}/check",
+                    f"/enterprise/settlements/{st.id}"):
+            db.session.expire_all()
+            with count_queries() as q:
+                assert c.get(url).status_code == 200
+            got.append(q.count)
+        counts[n] = got
+    assert all(many <= one for one, many in zip(counts[1], counts[6])), counts  # no query per row

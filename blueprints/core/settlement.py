@@ -123,10 +123,19 @@ class Checked:
         return [f for f in self.findings if f.row == key and not f.ok]
 
 
+def file_shas(st: Settlement) -> dict[int, str]:
+    """The SHA-256 of every invoice file of the settlement, in one query (file id -> sha)."""
+    ids = [i.file_id for i in st.invoices if i.file_id]
+    if not ids:
+        return {}
+    return dict(db.session.execute(db.select(StoredFile.id, StoredFile.sha256).where(StoredFile.id.in_(ids))).all())
+
+
 def invoice_rows(st: Settlement) -> list[InvoiceRow]:
+    shas = file_shas(st)
     return [InvoiceRow(key=f"inv-{i.id}", number=i.number, code=i.code, issued_on=i.issued_on,
                        seller_name=i.seller_name, seller_uscc=i.seller_uscc, total_fen=i.total_fen,
-                       file_sha=i.file.sha256 if i.file is not None else "", has_file=i.file_id is not None,
+                       file_sha=shas.get(i.file_id, ""), has_file=i.file_id is not None,
                        reading=i.read_data) for i in st.invoices]
 
 

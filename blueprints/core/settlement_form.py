@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from blueprints.core import audit, money, uploads
 from blueprints.core.settlement import (
-    ENTITY, EDITABLE, InvoiceRow, PaymentRow, digits, reading_to_dict,
+    ENTITY, EDITABLE, InvoiceRow, PaymentRow, digits, file_shas, reading_to_dict,
 )
 from blueprints.core.timeutil import today
 from blueprints.core.workflow import NotAllowed
@@ -97,6 +97,7 @@ def parse(st: Settlement, form) -> Parsed:
     unit = "wan" if form.get("unit") == "wan" else "yuan"
     p = Parsed(unit=unit, note=(form.get("note") or "").strip()[:2000])
     stored = {f"inv-{i.id}": i for i in st.invoices}
+    shas = file_shas(st)
     for key, inv in stored.items():
         t = {f: (form.get(f"{key}-{f}") or "").strip() for f in INVOICE_FIELDS}
         p.texts.update({f"{key}-{f}": v for f, v in t.items()})
@@ -116,7 +117,7 @@ def parse(st: Settlement, form) -> Parsed:
             key=key, number=number, code=code, issued_on=_date(t["date"], f"{key}-date", p.errors),
             seller_name=t["seller_name"][:200], seller_uscc=uscc,
             total_fen=_amount(t["total"], f"{key}-total", unit, p.errors),
-            file_sha=inv.file.sha256 if inv.file is not None else "", has_file=inv.file_id is not None,
+            file_sha=shas.get(inv.file_id, ""), has_file=inv.file_id is not None,
             reading=inv.read_data))
     for pay in st.payments:
         key = f"pay-{pay.id}"
