@@ -97,3 +97,16 @@ def test_bulk_approve_reports_an_item_decided_concurrently_and_keeps_the_others(
     assert [(sid, ok) for sid, _, ok, _ in results] == [(a.id, False), (b.id, True)]
     assert "他人同时处理" in results[0][3]
     assert b.status == SetStatus.APPROVED
+
+
+def test_a_disqualified_supplier_cannot_confirm_a_settlement(app):
+    # rule: REL-4, SET-4
+    st = make_settlement(stage="supplier_review")
+    sup = make_user(Role.SUPPLIER, supplier_id=st.supplier_id)
+    st.supplier.disqualified_until_cycle_id = st.cycle_id
+    with pytest.raises(settlement.Refused, match="取消资格"):
+        settlement.supplier_confirm(st, sup)
+    assert st.status == SetStatus.SUPPLIER_REVIEW
+    st.supplier.disqualified_until_cycle_id = None
+    settlement.supplier_confirm(st, sup)
+    assert st.status == SetStatus.VERIFICATION

@@ -513,9 +513,9 @@ def supplier_confirm(st: Settlement, user) -> None:
     """SET-4: the invoices and payments are real; then the usage gate (SET-5)."""
     from blueprints.core.eligibility import supplier_problem
 
-    problem = supplier_problem(st.supplier, None)
-    if problem and st.supplier.disqualified:
-        raise Refused(problem + "，不能确认")
+    problem = supplier_problem(st.supplier, st.cycle_id)
+    if problem:
+        raise Refused(problem + "，不能确认")  # REL-4
     workflow.apply(st, "confirm", user)
     st.confirmed_at = now()
     notices.notify_org(enterprise_id=st.enterprise_id, title="供应商已确认您的兑现申请",
