@@ -542,6 +542,8 @@ def test_the_city_returns_with_reasons(app):
     assert st.resubmit_by == timeutil.add_working_days(today(), 5)
     assert claims_of(st) == set()
     assert notices_of(w.ent_user, "地市经信部门退回了您的兑现申请")
+    assert notices_of(w.sup_user, "地市退回了客户的兑现申请")  # the supplier will be asked again
+    assert st.confirmed_at is None and st.verified_at is None and st.reached_city_at is None
     # Resubmitted, it goes back to the supplier first.
     settlement.submit(st, w.ent_user)
     assert st.status == SetStatus.SUPPLIER_REVIEW and st.return_reasons == [] and st.resubmit_by is None

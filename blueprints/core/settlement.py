@@ -625,6 +625,8 @@ def approve(st: Settlement, user) -> None:
 def city_return(st: Settlement, user, ticked: list[str], other: str, row_reasons: dict[str, str]) -> None:
     workflow.find(st, "return", user)
     _return(st, user, _reason_items(st, ticked, other, row_reasons, CITY_RETURN_REASONS))
+    notices.notify_org(supplier_id=st.supplier_id, title="地市退回了客户的兑现申请",
+                       body=f"{st.enterprise.name} 修改后将重新提交，届时请再次确认。")
 
 
 def reject(st: Settlement, user, reason: str) -> None:
