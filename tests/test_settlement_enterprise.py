@@ -293,3 +293,13 @@ def test_settlement_pages_read_a_constant_number_of_queries(app, login, count_qu
             got.append(q.count)
         counts[n] = got
     assert all(many <= one for one, many in zip(counts[1], counts[6])), counts  # no query per row
+
+
+def test_the_home_page_shows_vouchers_to_file_and_the_nearest_deadline(app, login):
+    # rule: DL-1, DL-2
+    v = make_voucher()
+    db.session.commit()
+    c, _ = _enterprise_client(login, v)
+    page = c.get("/enterprise/").get_data(as_text=True)
+    assert "待提交兑现 <strong>1</strong>" in page
+    assert f"最近的兑现截止日 {v.cycle.settlement_deadline:%Y-%m-%d}" in page

@@ -15,7 +15,7 @@ from blueprints.core import settlement as flow
 from blueprints.core import settlement_form as sform
 from blueprints.core.access import get_visible_or_404
 from blueprints.core.htmx import is_htmx, page, redirect_to
-from blueprints.core.nav import register_nav
+from blueprints.core.nav import register_nav, register_panel
 from blueprints.core.timeutil import today
 from blueprints.enterprise import bp
 from models import Role, SetStatus, Settlement, SettlementInvoice, StoredFile, Voucher, VoucherStatus, db
@@ -23,6 +23,26 @@ from models import Role, SetStatus, Settlement, SettlementInvoice, StoredFile, V
 register_nav(Role.ENTERPRISE, [("兑现申请", "enterprise.settlement_list")])
 
 PER_PAGE = 20
+
+
+def _panel(user) -> dict:
+    """Vouchers still to be filed (with the nearest deadline) and settlements by status."""
+    from models import Cycle
+
+    unfiled = db.session.execute(
+        db.select(db.func.count(Voucher.id), db.func.min(Cycle.settlement_deadline))
+        .join(Cycle, Cycle.id == Voucher.cycle_id)
+        .outerjoin(Settlement, Settlement.voucher_id == Voucher.id)
+        .where(Voucher.enterprise_id == user.enterprise_id, Voucher.status == VoucherStatus.ISSUED,
+               db.or_(Settlement.id.is_(None), Settlement.status.in_((SetStatus.DRAFT, SetStatus.RETURNED))))
+    ).one()
+    rows = db.session.execute(
+        db.select(Settlement.status, db.func.count()).where(Settlement.enterprise_id == user.enterprise_id)
+        .group_by(Settlement.status)).all()
+    return {"unfiled": unfiled[0], "nearest": unfiled[1], "counts": {str(s): n for s, n in rows}, "today": today()}
+
+
+register_panel(Role.ENTERPRISE, "enterprise/_panel_settlement.html", _panel, order=25)
 
 
 def _load(st_id: int) -> Settlement:
