@@ -22,6 +22,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -936,3 +937,121 @@ class BonusGrant(db.Model):
     settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), unique=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+# --------------------------------------------------------------------------- usage verification (issue #10)
+
+
+class VoucherAddress(db.Model):
+    """An enterprise-side address the enterprise declared for a voucher (VER-1): a public IP address,
+    a CIDR range (at most /24 IPv4, /48 IPv6) or a carrier's line number (专线号). value is normalised."""
+
+    __tablename__ = "voucher_address"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    voucher_id: Mapped[int] = mapped_column(ForeignKey("voucher.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # ip | net | line
+    value: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+    __table_args__ = (UniqueConstraint("voucher_id", "value", name="uq_voucher_address"),)
+
+
+class DataOrg(db.Model):
+    """An organisation that pushes connection records by API (VER-2): a supplier or a network operator
+    the province registered."""
+
+    __tablename__ = "data_org"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="operator")  # supplier | operator
+    supplier_id: Mapped[Optional[int]] = mapped_column(ForeignKey("supplier.id"), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+    supplier: Mapped[Optional[Supplier]] = relationship()
+
+
+class ApiToken(db.Model):
+    """A bearer token of a data organisation: shown once, stored only as its SHA-256, revocable."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("data_org.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # the first characters, to recognise it in a list
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    org: Mapped[DataOrg] = relationship()
+
+
+class ConnectionImport(db.Model):
+    """One intake of connection records (a CSV file, or an API batch) and what it added (VER-2).
+
+    The records themselves are never stored: only the distinct days they prove (usage_day)."""
+
+    __tablename__ = "connection_import"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(8))  # csv | cli | api
+    org_id: Mapped[Optional[int]] = mapped_column(ForeignKey("data_org.id"))
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    sha256: Mapped[Optional[str]] = mapped_column(String(64), unique=True)  # a file imports once
+    batch_id: Mapped[Optional[str]] = mapped_column(String(100))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    matched_rows: Mapped[int] = mapped_column(Integer, default=0)
+    new_days: Mapped[int] = mapped_column(Integer, default=0)
+    vouchers_completed: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+    __table_args__ = (UniqueConstraint("org_id", "batch_id", name="uq_import_org_batch"),)
+
+
+class UsageDay(db.Model):
+    """A Beijing-time calendar day on which a voucher's enterprise reached its supplier (VER-3)."""
+
+    __tablename__ = "usage_day"
+    voucher_id: Mapped[int] = mapped_column(ForeignKey("voucher.id"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    import_id: Mapped[Optional[int]] = mapped_column(ForeignKey("connection_import.id"))
+
+
+class VoucherUsage(db.Model):
+    """A voucher's usage at a glance (VER-3, VER-4): days counted, first and last seen, the province's
+    override either way with its reason."""
+
+    __tablename__ = "voucher_usage"
+    voucher_id: Mapped[int] = mapped_column(ForeignKey("voucher.id"), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    first_day: Mapped[Optional[dt.date]] = mapped_column(Date)
+    last_day: Mapped[Optional[dt.date]] = mapped_column(Date)
+    verified_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)  # when the data first sufficed
+    override: Mapped[str] = mapped_column(String(16), default="")  # "" | verified | not_verified
+    override_reason: Mapped[str] = mapped_column(Text, default="")
+    override_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    override_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    warned_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)  # the 15-day health notice
+
+
+class CompletionTable(db.Model):
+    """A city's 企业“上云上平台”完成情况表 for a cycle (VER-4, DOC-2), as generated and sent."""
+
+    __tablename__ = "completion_table"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycle.id"))
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"))
+    generated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    generated_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    pdf_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    xlsx_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    sent_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    cycle: Mapped[Cycle] = relationship()
+    pdf_file: Mapped[Optional[StoredFile]] = relationship(foreign_keys=[pdf_file_id])
+    xlsx_file: Mapped[Optional[StoredFile]] = relationship(foreign_keys=[xlsx_file_id])
+    __table_args__ = (Index("ix_completion_table_city", "city_code", "cycle_id", "id"),)

@@ -530,9 +530,11 @@ def supplier_return(st: Settlement, user, ticked: list[str], other: str, row_rea
 
 
 def usage_verified(st: Settlement) -> bool:
-    """SET-5: is the voucher's usage verified (VER-3)? Usage verification arrives with its own issue;
-    until then no voucher is verified by data and only the province's override lets one through."""
-    return False
+    """SET-5: is the voucher's usage verified (VER-3: N days of connection records, or the province's
+    override of the voucher's usage)?"""
+    from blueprints.core import usage
+
+    return usage.is_verified(st.voucher)
 
 
 def _to_city(st: Settlement, user, action: str, reason: str = "", data: dict | None = None) -> None:

@@ -1,0 +1,292 @@
+"""Usage verification from connection metadata (VER-1, VER-3, SET-5, SUP-6).
+
+The enterprise declares, per voucher, its enterprise-side addresses (IP, CIDR range, line number); the
+supplier's cloud-side endpoints are on its profile. The import engine (connections.py) turns connection
+records into the distinct Beijing-time days on which a voucher's enterprise reached its supplier and
+hands them to record_days(); nothing else of a record is kept. A voucher's usage is verified when it has
+at least N such days after the contract's signing day (N: the cycle's verification_days), unless the
+province overrode it either way with a recorded reason. Verified vouchers move their waiting
+settlements on to the city (settlement.advance_verified). Functions only flush; callers commit.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from blueprints.core import audit, notices
+from blueprints.core.timeutil import now, today
+from models import (
+    SetStatus, Settlement, UsageDay, Voucher, VoucherAddress, VoucherStatus, VoucherUsage, db,
+)
+
+MAX_V4_PREFIX = 24  # a declared IPv4 range is no wider than /24
+MAX_V6_PREFIX = 48
+MAX_ADDRESSES = 50  # per voucher
+LINE_RE = re.compile(r"^[A-Z0-9][A-Z0-9\-_/.]{3,39}$")
+HEALTH_DAYS_BEFORE = 15  # the usage health notice, days before the settlement deadline
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+class AddressError(ValueError):
+    """A declared address that cannot be used; the message (Chinese) says why."""
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def parse_declared(text: str) -> tuple[str, str]:
+    """(kind, normalised value) of an enterprise-side address as typed, or AddressError (VER-1)."""
+    raw = unicodedata.normalize("NFKC", text or "").strip()
+    if not raw:
+        raise AddressError("请填写地址或专线号")
+    if "/" in raw or ":" in raw or re.fullmatch(r"[\d.]+", raw):
+        try:
+            if "/" in raw:
+                net = ipaddress.ip_network(raw, strict=False)
+                kind = "net"
+            else:
+                net = ipaddress.ip_network(ipaddress.ip_address(raw))
+                kind = "ip"
+        except ValueError:
+            raise AddressError(f"“{raw}”不是有效的 IP 地址或网段（例如 203.0.113.10、203.0.113.0/24、2001:db8::/48）") from None
+        limit = MAX_V4_PREFIX if net.version == 4 else MAX_V6_PREFIX
+        if net.prefixlen < limit:
+            raise AddressError(f"网段 {net} 过大：IPv{net.version} 网段最大为 /{limit}")
+        if not net.is_global:
+            raise AddressError(f"{net} 不是公网地址：请填写运营商分配给贵企业的公网出口地址")
+        if kind == "ip" or net.num_addresses == 1:
+            return "ip", str(net.network_address)
+        return "net", str(net)
+    line = raw.upper().replace(" ", "")
+    if not LINE_RE.match(line):
+        raise AddressError(f"“{raw}”不是有效的地址或专线号（专线号为 4 至 40 位字母、数字或 - _ / .）")
+    return "line", line
+
+
+def addresses_of(voucher_id: int) -> list[VoucherAddress]:
+    return list(db.session.execute(
+        db.select(VoucherAddress).where(VoucherAddress.voucher_id == voucher_id).order_by(VoucherAddress.id)).scalars())
+
+
+def addresses_editable(v: Voucher) -> str | None:
+    """Why the declared addresses can no longer change (VER-1: until its settlement is approved), or None."""
+    if v.status != VoucherStatus.ISSUED:
+        return "该服务券已作废或已放弃"
+    approved = db.session.execute(db.select(Settlement.id).where(
+        Settlement.voucher_id == v.id, Settlement.status == SetStatus.APPROVED)).first()
+    if approved is not None:
+        return "兑现申请已审核通过，地址不能再修改"
+    return None
+
+
+def add_address(v: Voucher, text: str, user) -> VoucherAddress:
+    problem = addresses_editable(v)
+    if problem:
+        raise AddressError(problem)
+    kind, value = parse_declared(text)
+    existing = addresses_of(v.id)
+    if any(a.value == value for a in existing):
+        raise AddressError(f"{value} 已经申报过")
+    if len(existing) >= MAX_ADDRESSES:
+        raise AddressError(f"每张服务券最多申报 {MAX_ADDRESSES} 个地址或专线号")
+    a = VoucherAddress(voucher_id=v.id, kind=kind, value=value)
+    db.session.add(a)
+    db.session.flush()
+    audit.record("voucher", v.id, "address_add", actor=user, reason=value, data={"kind": kind, "value": value})
+    return a
+
+
+def remove_address(v: Voucher, address_id: int, user) -> bool:
+    problem = addresses_editable(v)
+    if problem:
+        raise AddressError(problem)
+    a = db.session.get(VoucherAddress, address_id)
+    if a is None or a.voucher_id != v.id:
+        return False
+    audit.record("voucher", v.id, "address_remove", actor=user, reason=a.value, data={"kind": a.kind, "value": a.value})
+    db.session.delete(a)
+    db.session.flush()
+    return True
+
+
+# --------------------------------------------------------------------------- endpoints and matching
+
+
+def parse_endpoint(text: str):
+    """A supplier's cloud-side endpoint: an ip_network, or a lower-case domain name; None when neither."""
+    raw = unicodedata.normalize("NFKC", text or "").strip().lower().rstrip(".")
+    if not raw:
+        return None
+    try:
+        return ipaddress.ip_network(raw, strict=False)
+    except ValueError:
+        pass
+    return raw if DOMAIN_RE.match(raw) else None
+
+
+def domain_matches(host: str, domain: str) -> bool:
+    """Equal, or a subdomain: api.example.com matches example.com; evil-example.com does not."""
+    host = (host or "").strip().lower().rstrip(".")
+    return host == domain or host.endswith("." + domain)
+
+
+# --------------------------------------------------------------------------- status and the rule
+
+
+@dataclass(frozen=True)
+class Status:
+    days: int
+    needed: int
+    first_day: dt.date | None
+    last_day: dt.date | None
+    override: str  # "" | verified | not_verified
+    override_reason: str
+    verified: bool
+
+    @property
+    def text(self) -> str:
+        if self.override == "verified":
+            return f"省级核定为已完成：{self.override_reason}"
+        if self.override == "not_verified":
+            return f"省级核定为未完成：{self.override_reason}"
+        seen = f"，最近一次 {self.last_day:%Y-%m-%d}" if self.last_day else ""
+        if self.verified:
+            return f"已完成：{self.days} 天有连接记录（要求 {self.needed} 天）{seen}"
+        return f"已计 {self.days} / {self.needed} 天{seen}"
+
+
+def status(v: Voucher, usage: VoucherUsage | None = None) -> Status:
+    """VER-3 for one voucher (pass `usage` when already loaded)."""
+    u = usage if usage is not None else db.session.get(VoucherUsage, v.id)
+    needed = v.cycle.verification_days or 5
+    days = u.days if u else 0
+    override = u.override if u else ""
+    verified = override == "verified" or (override != "not_verified" and days >= needed)
+    return Status(days, needed, u.first_day if u else None, u.last_day if u else None, override,
+                  u.override_reason if u else "", verified)
+
+
+def is_verified(v: Voucher) -> bool:
+    return status(v).verified
+
+
+def record_days(pairs, import_id: int | None) -> int:
+    """Store (voucher_id, day) pairs the import found, skipping days already known; returns how many were new.
+    The caller has already dropped days on or before each voucher's contract date."""
+    pairs = sorted(set(pairs))
+    if not pairs:
+        return 0
+    known: set[tuple[int, dt.date]] = set()
+    vids = sorted({v for v, _ in pairs})
+    for i in range(0, len(vids), 500):
+        chunk = vids[i:i + 500]
+        known.update(db.session.execute(
+            db.select(UsageDay.voucher_id, UsageDay.day).where(UsageDay.voucher_id.in_(chunk))).all())
+    new = [{"voucher_id": v, "day": d, "import_id": import_id} for v, d in pairs if (v, d) not in known]
+    for i in range(0, len(new), 5000):
+        db.session.execute(db.insert(UsageDay), new[i:i + 5000])
+    return len(new)
+
+
+def refresh(voucher_ids) -> list[int]:
+    """Recompute the summary of these vouchers from their usage days; move the settlements of those that
+    are now verified on to the city (SET-5). Returns the ids that became verified."""
+    from blueprints.core import settlement
+
+    ids = sorted(set(voucher_ids))
+    became = []
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        sums = {vid: (n, lo, hi) for vid, n, lo, hi in db.session.execute(
+            db.select(UsageDay.voucher_id, db.func.count(), db.func.min(UsageDay.day), db.func.max(UsageDay.day))
+            .where(UsageDay.voucher_id.in_(chunk)).group_by(UsageDay.voucher_id)).all()}
+        usages = {u.voucher_id: u for u in db.session.execute(
+            db.select(VoucherUsage).where(VoucherUsage.voucher_id.in_(chunk))).scalars()}
+        vouchers = {v.id: v for v in db.session.execute(db.select(Voucher).where(Voucher.id.in_(chunk))).scalars()}
+        for vid in chunk:
+            v = vouchers.get(vid)
+            if v is None:
+                continue
+            u = usages.get(vid)
+            if u is None:
+                u = VoucherUsage(voucher_id=vid, days=0, override="", override_reason="")
+                db.session.add(u)
+            was = status(v, u).verified
+            u.days, u.first_day, u.last_day = sums.get(vid, (0, None, None))
+            st = status(v, u)
+            if st.days >= st.needed and u.verified_at is None:
+                u.verified_at = now()
+            if st.verified and not was:
+                became.append(vid)
+        db.session.flush()
+    if became:
+        waiting = db.session.execute(db.select(Settlement).where(
+            Settlement.voucher_id.in_(became), Settlement.status == SetStatus.VERIFICATION)).scalars().all()
+        for s in waiting:
+            settlement.advance_verified(s)
+    return became
+
+
+def override(v: Voucher, user, decision: str, reason: str) -> None:
+    """The province marks a voucher's usage verified or not, whatever the data says (VER-3), with a reason;
+    decision "" removes the override."""
+    from blueprints.core import settlement
+    from blueprints.core.application import Refused
+
+    reason = (reason or "").strip()
+    if decision not in ("verified", "not_verified", ""):
+        raise Refused("未知的核定结论")
+    if decision and not reason:
+        raise Refused("请填写核定理由（例如现场核查的结论）")
+    u = db.session.get(VoucherUsage, v.id)
+    if u is None:
+        u = VoucherUsage(voucher_id=v.id, days=0, override="", override_reason="")
+        db.session.add(u)
+    before = u.override
+    u.override, u.override_reason = decision, reason
+    u.override_by, u.override_at = getattr(user, "id", None), now()
+    db.session.flush()
+    audit.record("voucher", v.id, "usage_override" if decision else "usage_override_removed", actor=user,
+                 reason=reason, data={"from": before, "to": decision})
+    if status(v, u).verified:
+        s = db.session.execute(db.select(Settlement).where(Settlement.voucher_id == v.id)).scalar_one_or_none()
+        if s is not None and s.status == SetStatus.VERIFICATION:
+            settlement.advance_verified(s)
+
+
+def health_notices(on: dt.date | None = None) -> int:
+    """HEALTH_DAYS_BEFORE days before a cycle's settlement deadline: a notice to the enterprise and the
+    supplier of every issued voucher still short of its N days (once per voucher). Returns how many."""
+    from blueprints.core.application import link
+    from models import Cycle
+
+    on = on or today()
+    rows = db.session.execute(
+        db.select(Voucher, VoucherUsage).join(Cycle, Cycle.id == Voucher.cycle_id)
+        .outerjoin(VoucherUsage, VoucherUsage.voucher_id == Voucher.id)
+        .where(Voucher.status == VoucherStatus.ISSUED,
+               Cycle.settlement_deadline <= on + dt.timedelta(days=HEALTH_DAYS_BEFORE),
+               Cycle.settlement_deadline >= on,
+               db.or_(VoucherUsage.voucher_id.is_(None), VoucherUsage.warned_at.is_(None)))
+        .order_by(Voucher.id)).all()
+    sent = 0
+    for v, u in rows:
+        st = status(v, u)
+        if st.verified:
+            continue
+        if u is None:
+            u = VoucherUsage(voucher_id=v.id, days=0, override="", override_reason="")
+            db.session.add(u)
+        u.warned_at = now()
+        body = (f"{v.enterprise.name}：{st.text}。兑现截止日 {v.cycle.settlement_deadline:%Y-%m-%d} 前须满 {st.needed} 天；"
+                "请核对申报的企业端地址是否正确、服务是否在用。")
+        notices.notify_org(enterprise_id=v.enterprise_id, title="服务券上云用量尚未达标",
+                           body=body, link=link("enterprise.voucher_detail", voucher_id=v.id))
+        notices.notify_org(supplier_id=v.supplier_id, title="客户服务券上云用量尚未达标", body=body,
+                           link=link("supplier.voucher_detail", voucher_id=v.id))
+        sent += 1
+    db.session.flush()
+    return sent
