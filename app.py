@@ -79,6 +79,9 @@ class Config:
     LOGIN_LIMIT_PER_ADDRESS = 30
     LOGIN_WINDOW_MINUTES = 15
     VERIFY_LIMIT_PER_ADDRESS = 60  # public voucher look-ups per address per minute
+    # The connection-records API (blueprints/api): requests per token per minute, and the largest body.
+    API_RATE_PER_MINUTE = int(os.environ.get("API_RATE_PER_MINUTE", "120"))
+    API_MAX_BODY_BYTES = 16 * 1024 * 1024
     # Exports above this many rows run as a background job with a progress bar (blueprints/core/exports.py).
     EXPORT_JOB_ROWS = int(os.environ.get("EXPORT_JOB_ROWS", "5000"))
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
@@ -219,6 +222,7 @@ def _register_login(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from blueprints import auth, public
+    from blueprints.api import bp as api_bp
     from blueprints.city import bp as city_bp
     from blueprints.common import bp as common_bp
     from blueprints.enterprise import bp as enterprise_bp
@@ -226,8 +230,10 @@ def _register_blueprints(app: Flask) -> None:
     from blueprints.province import bp as province_bp
     from blueprints.supplier import bp as supplier_bp
 
-    for bp in (auth.bp, public.bp, common_bp, enterprise_bp, supplier_bp, city_bp, province_bp, expert_bp):
+    for bp in (auth.bp, public.bp, common_bp, enterprise_bp, supplier_bp, city_bp, province_bp, expert_bp, api_bp):
         app.register_blueprint(bp)
+    # The API authenticates by a bearer token in a header, which a browser never sends by itself: no CSRF.
+    csrf.exempt(api_bp)
 
 
 def _register_template_helpers(app: Flask) -> None:

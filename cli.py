@@ -282,3 +282,55 @@ def register_cli(app: Flask) -> None:
             raise click.UsageError(f"--on {on} is in the future: a voucher still in time must never be voided")
         n = settlement.void_expired(on)
         click.echo(f"voided {n} vouchers")
+
+    @app.cli.group("connections")
+    def connections_group():
+        """Usage verification: connection records (VER-2) and the usage health notices."""
+
+    @connections_group.command("import")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    def connections_import(path: str):
+        """Import a CSV file of connection records (time,enterprise,cloud[,bytes]); all of it or nothing.
+        Exit code 1 when the file is refused."""
+        import sys
+
+        from blueprints.core import connections
+
+        bars: list = []
+
+        def progress(done: int, total: int) -> None:
+            if not bars:  # on stderr, so the result on stdout stays clean
+                bars.append(click.progressbar(length=max(total, 1), label="导入中", show_pos=True, file=sys.stderr))
+                bars[0].__enter__()
+            bar = bars[0]
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        try:
+            try:
+                result = connections.import_csv(path, source="cli", progress=progress)
+            finally:
+                if bars:
+                    bars[0].__exit__(None, None, None)
+            db.session.commit()
+        except connections.ImportRefused as exc:
+            db.session.rollback()
+            click.echo(f"未导入：{exc}", err=True)
+            for where, reason in exc.errors:
+                click.echo(f"  第 {where} 行：{reason}", err=True)
+            if exc.count > len(exc.errors):
+                click.echo(f"  ……共 {exc.count} 行有错误（以上为前 {len(exc.errors)} 行）", err=True)
+            raise SystemExit(1)
+        click.echo(f"imported: {result.rows:,} rows, {result.matched_rows:,} matched, {result.new_days:,} new days, "
+                   f"{result.vouchers_completed:,} vouchers completed, {result.seconds:.1f} s "
+                   f"(import #{result.import_id})")
+
+    @connections_group.command("health-notices")
+    def connections_health_notices():
+        """Notify the enterprise and the supplier of every voucher still short of its N days, 15 days before
+        the settlement deadline (once per voucher). Idempotent: run it daily from cron."""
+        from blueprints.core import usage
+
+        n = usage.health_notices()
+        db.session.commit()
+        click.echo(f"sent {n} usage health notices")

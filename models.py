@@ -22,7 +22,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -1004,10 +1003,18 @@ class ConnectionImport(db.Model):
     matched_rows: Mapped[int] = mapped_column(Integer, default=0)
     new_days: Mapped[int] = mapped_column(Integer, default=0)
     vouchers_completed: Mapped[int] = mapped_column(Integer, default=0)
-    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    millis: Mapped[int] = mapped_column(Integer, default=0)  # how long it took (integers only: no float column)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
 
     __table_args__ = (UniqueConstraint("org_id", "batch_id", name="uq_import_org_batch"),)
+
+    @property
+    def seconds(self) -> float:
+        return (self.millis or 0) / 1000
+
+    @seconds.setter
+    def seconds(self, value: float) -> None:
+        self.millis = round(value * 1000)
 
 
 class UsageDay(db.Model):

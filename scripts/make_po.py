@@ -81,6 +81,13 @@ EN = {
     "登录": "logged in", "退出": "logged out", "修改密码": "password changed", "启用": "enabled",
     "专家评分": "expert scored", "提交资料变更": "profile change submitted", "变更生效": "change applied",
     "设定方案目标": "scheme targets set", "省级核定": "province override", "取消核定": "override removed",
+    # usage pages and completion tables (issue 10): menu entries and timeline actions
+    "完成情况表": "Completion tables", "客户服务券": "Customer vouchers",
+    "申报企业端地址": "address declared", "删除企业端地址": "address removed", "省级核定上云用量": "usage overridden",
+    "取消上云用量核定": "usage override removed", "上云用量核验通过": "usage verified", "放弃服务券": "voucher released",
+    "服务券作废": "voucher void", "生成完成情况表": "completion table generated", "下发完成情况表": "completion table sent",
+    # usage verification (issue 10): the province's menu entry
+    "上云用量核验": "Usage verification",
 }
 
 

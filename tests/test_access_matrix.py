@@ -172,3 +172,91 @@ def test_settlement_routes_allow_their_role_and_refuse_the_others(app, login):
             if code != want:
                 problems.append(f"{method} {url} as {principal}: {code}, expected {want}")
     assert problems == [], "\n".join(problems)
+
+
+# Issue #10: the province's usage-intake pages (data organisations, tokens, imports, the CSV upload), and the
+# connection-records API, public at the role layer (it authenticates itself by bearer token).
+USAGE_ROUTES = {
+    "province.data_orgs": ({Role.PROVINCE}, 200),
+    "province.data_org_new": ({Role.PROVINCE}, 200),
+    "province.data_org_detail": ({Role.PROVINCE}, 404),
+    "province.token_new": ({Role.PROVINCE}, 404),
+    "province.token_revoke": ({Role.PROVINCE}, 404),
+    "province.connection_imports": ({Role.PROVINCE}, 200),
+    "province.connection_upload": ({Role.PROVINCE}, 200),
+}
+
+
+def test_usage_routes_allow_the_province_and_refuse_the_others(app, login):
+    # rule: ROLE-8, ROLE-6, VER-2
+    users = _users()
+    db.session.commit()
+    clients = {name: login(u) for name, u in users.items()}
+    clients["anonymous"] = app.test_client()
+    rules = {r.endpoint: r for r in _rules(app)}
+    problems = []
+    for endpoint, (roles, allowed_code) in USAGE_ROUTES.items():
+        rule = rules[endpoint]
+        assert declaration(endpoint) == frozenset(roles), endpoint
+        url = _url_for_rule(rule)
+        method = "POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET"
+        for principal in PRINCIPALS:
+            code = clients[principal].open(url, method=method, data={}).status_code
+            role = _acting(principal)
+            want = 302 if role is None else (allowed_code if role in roles else 403)
+            if code != want:
+                problems.append(f"{method} {url} as {principal}: {code}, expected {want}")
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_api_is_public_at_the_role_layer_and_authenticates_itself(app, login):
+    # rule: ROLE-8, VER-2 -- nobody gets in without a token, whatever session they hold
+    assert declaration("api.connections_post") == frozenset({PUBLIC})
+    assert declaration("api.openapi_document") == frozenset({PUBLIC})
+    users = _users()
+    db.session.commit()
+    clients = {name: login(u) for name, u in users.items()}
+    clients["anonymous"] = app.test_client()
+    for principal, c in clients.items():
+        r = c.post("/api/v1/connections", json={"batch_id": "b", "records": []})
+        assert r.status_code == 401, principal
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        assert c.get("/api/v1/openapi.json").status_code == 200, principal
+
+
+# Issue #10: the usage pages (declared addresses, the supplier's voucher list, the province's override and the
+# completion tables of the province and the cities). A POST without a record (or without a cycle) is a 404.
+USAGE_PAGE_ROUTES = {
+    "enterprise.voucher_address_add": ({Role.ENTERPRISE}, 404),
+    "enterprise.voucher_address_remove": ({Role.ENTERPRISE}, 404),
+    "enterprise.voucher_address_check": ({Role.ENTERPRISE}, 404),
+    "supplier.voucher_list": ({Role.SUPPLIER}, 200),
+    "province.voucher_usage_override": ({Role.PROVINCE}, 404),
+    "province.completion_tables": ({Role.PROVINCE}, 200),
+    "province.completion_generate": ({Role.PROVINCE}, 404),
+    "province.completion_send": ({Role.PROVINCE}, 404),
+    "province.completion_send_all": ({Role.PROVINCE}, 404),
+    "city.completion_tables": ({Role.CITY}, 200),
+}
+
+
+def test_usage_page_routes_allow_their_role_and_refuse_the_others(app, login):
+    # rule: ROLE-8, VER-1, VER-3, VER-4
+    users = _users()
+    db.session.commit()
+    clients = {name: login(u) for name, u in users.items()}
+    clients["anonymous"] = app.test_client()
+    rules = {r.endpoint: r for r in _rules(app)}
+    problems = []
+    for endpoint, (roles, allowed_code) in USAGE_PAGE_ROUTES.items():
+        rule = rules[endpoint]
+        assert declaration(endpoint) == frozenset(roles), endpoint
+        url = _url_for_rule(rule)
+        method = "POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET"
+        for principal in PRINCIPALS:
+            code = clients[principal].open(url, method=method, data={}).status_code
+            role = _acting(principal)
+            want = 302 if role is None else (allowed_code if role in roles else 403)
+            if code != want:
+                problems.append(f"{method} {url} as {principal}: {code}, expected {want}")
+    assert problems == [], "\n".join(problems)

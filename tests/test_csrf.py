@@ -125,8 +125,8 @@ def test_every_post_route_refuses_a_missing_token(csrf_app):
     checked = 0
     for rule in csrf_app.url_map.iter_rules():
         unsafe = rule.methods & {"POST", "PUT", "PATCH", "DELETE"}
-        if not unsafe:
-            continue
+        if not unsafe or rule.endpoint.startswith("api."):
+            continue  # the bearer-token API is exempt (test_the_token_api_is_exempt_and_needs_its_token)
         with csrf_app.test_request_context():
             url = url_for(rule.endpoint, **{arg: 1 for arg in rule.arguments})
         for method in unsafe:
@@ -134,3 +134,16 @@ def test_every_post_route_refuses_a_missing_token(csrf_app):
             assert r.status_code == 400, (method, url, r.status_code)
             checked += 1
     assert checked >= 5
+
+
+def test_the_token_api_is_exempt_and_needs_its_token(csrf_app):
+    # The API (blueprints/api) is the only exemption: it authenticates by a bearer token in a header,
+    # which a browser never attaches to a forged cross-site request; a session cookie opens nothing there.
+    exempt = [r.endpoint for r in csrf_app.url_map.iter_rules()
+              if r.methods & {"POST", "PUT", "PATCH", "DELETE"} and r.endpoint.startswith("api.")]
+    assert exempt == ["api.connections_post"]
+    _user(csrf_app, Role.PROVINCE, "csrf_api")
+    client = csrf_app.test_client()
+    _login(client, "csrf_api")
+    r = client.post("/api/v1/connections", json={"batch_id": "b", "records": []})
+    assert r.status_code == 401 and r.get_json()["code"] == "missing_token"

@@ -8,3 +8,4 @@ bp = Blueprint("city", __name__, url_prefix="/city")
 guard_blueprint(bp, Role.CITY)
 
 from blueprints.city import routes, registrations, applications, figures, settlements  # noqa: E402,F401  (registers the routes)
+from blueprints.city import completion  # noqa: E402,F401  (issue #10: the completion tables sent to the city)

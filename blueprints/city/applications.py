@@ -190,9 +190,8 @@ def voucher_export():
 
 @bp.route("/vouchers/<int:voucher_id>")
 def voucher_detail(voucher_id: int):
-    """One voucher of this city with its timeline."""
-    v = get_visible_or_404(Voucher, voucher_id)
-    from blueprints.core.settlement import visible_settlement
+    """One voucher of this city with its usage and timeline."""
+    from blueprints.core import usage_pages
 
-    return page("voucher_view.html", v=v, role="city", events=issuance.voucher_events(v),
-                st=visible_settlement(v, current_user))
+    v = get_visible_or_404(Voucher, voucher_id)
+    return page("voucher_view.html", **usage_pages.voucher_context(v, "city", current_user))

@@ -16,6 +16,8 @@ from models import Application, Enterprise, RegStatus, Role, StoredFile, Supplie
 from models import Budget, CatalogVersion, CityTarget, Cycle  # issue #4
 from models import ProfileChange  # issue #3
 from models import Settlement  # issue #9
+from models import ConnectionImport  # issue #10: the evidence file of a CSV import
+from models import CompletionTable  # issue #10
 
 PUBLIC = "public"
 ANY_USER = "any_user"
@@ -198,6 +200,19 @@ def _see_settlement(user, st) -> bool:
     return r == Role.PROVINCE
 
 
+# Issue #10: a completion table (VER-4) is the province's; its city sees it once sent.
+def _see_completion_table(user, t) -> bool:
+    r = user.acting_role
+    if r == Role.PROVINCE:
+        return True
+    return r == Role.CITY and t.city_code == user.city_code and t.sent_at is not None
+
+
+# Issue #10: a connection import (and its evidence file, VER-2) is the province's alone.
+def _see_connection_import(user, ci) -> bool:
+    return user.acting_role == Role.PROVINCE
+
+
 VISIBILITY: dict[type, Callable] = {
     Enterprise: _see_enterprise,
     Supplier: _see_supplier,
@@ -210,6 +225,8 @@ VISIBILITY: dict[type, Callable] = {
     Budget: _see_city_figures,
     ProfileChange: _see_profile_change,
     Settlement: _see_settlement,
+    ConnectionImport: _see_connection_import,
+    CompletionTable: _see_completion_table,
 }
 
 # Models a file can belong to, by StoredFile.owner_type.
@@ -219,6 +236,8 @@ FILE_OWNERS: dict[str, type] = {
     "application": Application,
     "voucher": Voucher,
     "settlement": Settlement,
+    "connection_import": ConnectionImport,
+    "completion_table": CompletionTable,
 }
 
 

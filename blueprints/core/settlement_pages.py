@@ -34,12 +34,23 @@ def view_context(st: Settlement, role: str, user=None, *, actions_template: str 
     ctx = dict(st=st, role=role, checked=flow.check_stored(st), labels=flow.row_labels(st), events=events(st),
                next_step=flow.NEXT_STEP, others=flow.other_files(st), days=days, can=can,
                actions_template=actions_template, transitions=list(can.values()), error=None, reason_error=None,
-               row_texts={}, return_form_id=f"settlement-{st.id}-return" if "return" in can else None)
+               row_texts={}, return_form_id=f"settlement-{st.id}-return" if "return" in can else None,
+               usage=_waiting_usage(st))
     ids = [i.file_id for i in st.invoices if i.file_id] + [p.file_id for p in st.payments if p.file_id]
     ctx["file_mimes"] = dict(db.session.execute(
         db.select(StoredFile.id, StoredFile.mime).where(StoredFile.id.in_(ids))).all()) if ids else {}
     ctx.update(extra)
     return ctx
+
+
+def _waiting_usage(st: Settlement):
+    """SET-5: why a settlement waits, for everyone who sees it: its voucher's usage (VER-3) while it is
+    in verification, else None."""
+    if st.status != SetStatus.VERIFICATION:
+        return None
+    from blueprints.core import usage
+
+    return usage.status(st.voucher)
 
 
 # What a decision route catches: a refusal (422), an illegal or stale step (409).

@@ -51,12 +51,13 @@ def parse_declared(text: str) -> tuple[str, str]:
                 net = ipaddress.ip_network(ipaddress.ip_address(raw))
                 kind = "ip"
         except ValueError:
-            raise AddressError(f"“{raw}”不是有效的 IP 地址或网段（例如 203.0.113.10、203.0.113.0/24、2001:db8::/48）") from None
+            raise AddressError(f"“{raw}”不是有效的 IP 地址或网段（例如 121.8.10.10、121.8.10.0/24、240e:3a1:1::/48）") from None
         limit = MAX_V4_PREFIX if net.version == 4 else MAX_V6_PREFIX
         if net.prefixlen < limit:
             raise AddressError(f"网段 {net} 过大：IPv{net.version} 网段最大为 /{limit}")
         if not net.is_global:
-            raise AddressError(f"{net} 不是公网地址：请填写运营商分配给贵企业的公网出口地址")
+            shown = net.network_address if net.num_addresses == 1 else net
+            raise AddressError(f"{shown} 不是公网地址：请填写运营商分配给贵企业的公网出口地址")
         if kind == "ip" or net.num_addresses == 1:
             return "ip", str(net.network_address)
         return "net", str(net)

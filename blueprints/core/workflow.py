@@ -276,6 +276,10 @@ ACTION_LABELS = {
     "login": "登录", "logout": "退出", "password_change": "修改密码", "enable": "启用",
     "expert_review": "专家评分", "change_submit": "提交资料变更", "change_applied": "变更生效",
     "scheme_targets": "设定方案目标", "override": "省级核定", "override_removed": "取消核定",
+    # issue #10: usage verification on the voucher's timeline
+    "address_add": "申报企业端地址", "address_remove": "删除企业端地址", "usage_override": "省级核定上云用量",
+    "usage_override_removed": "取消上云用量核定", "verified": "上云用量核验通过", "release": "放弃服务券",
+    "void": "服务券作废", "generate": "生成完成情况表", "send": "下发完成情况表",
 }
 
 STATUS_BADGE = {

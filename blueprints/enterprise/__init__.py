@@ -7,4 +7,4 @@ from models import Role
 bp = Blueprint("enterprise", __name__, url_prefix="/enterprise")
 guard_blueprint(bp, Role.ENTERPRISE)
 
-from blueprints.enterprise import routes, profile, applications, settlements  # noqa: E402,F401  (registers the routes)
+from blueprints.enterprise import routes, profile, applications, settlements, usage  # noqa: E402,F401  (registers the routes)

@@ -5,11 +5,12 @@ from flask import abort, flash, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from blueprints.core import amounts, audit, eligibility, issuance, paging, security, uploads
+from blueprints.core import amounts, audit, eligibility, paging, security, uploads
 from blueprints.core import application as flow
 from blueprints.core.access import get_visible_or_404
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.nav import register_nav, register_panel
+from blueprints.core.usage_pages import statuses
 from blueprints.core.workflow import actions_for
 from blueprints.enterprise import bp
 from blueprints.enterprise.app_forms import ApplicationForm
@@ -212,20 +213,16 @@ def voucher_list():
          .order_by(Voucher.id.desc()))
     pg = paging.paginate(q, per_page=PER_PAGE)
     return page("voucher_list.html", block="results", pg=pg, scope="enterprise", endpoint="enterprise.voucher_list",
-                args={}, filters=None)
+                args={}, filters=None, usages=statuses(pg.items))
 
 
 @bp.route("/vouchers/<int:voucher_id>")
 def voucher_detail(voucher_id: int):
-    """One voucher: its facts, the PDF and the timeline."""
-    from blueprints.core import settlement
-    from blueprints.core.timeutil import today
-    from models import Settlement
+    """One voucher: its facts, the PDF, its settlement, its usage and declared addresses (VER-1), the timeline."""
+    from blueprints.core import usage_pages
 
     v = get_visible_or_404(Voucher, voucher_id)
-    st = db.session.execute(db.select(Settlement).where(Settlement.voucher_id == v.id)).scalar_one_or_none()
-    return page("voucher_view.html", v=v, role="enterprise", events=issuance.voucher_events(v), st=st,
-                settlement_next=settlement.NEXT_STEP, today=today())
+    return page("voucher_view.html", **usage_pages.voucher_context(v, "enterprise", current_user))
 
 
 @bp.route("/vouchers/<int:voucher_id>/pdf")

@@ -7,4 +7,5 @@ from models import Role
 bp = Blueprint("province", __name__, url_prefix="/province")
 guard_blueprint(bp, Role.PROVINCE)
 
-from blueprints.province import routes, registrations, calendar, catalog, cycles, dashboard, applications, users, settlements  # noqa: E402,F401  (registers the routes)
+from blueprints.province import routes, registrations, calendar, catalog, cycles, dashboard, applications, users, settlements, usage  # noqa: E402,F401  (registers the routes)
+from blueprints.province import usage_override, completion  # noqa: E402,F401  (issue #10: the usage override, completion tables)

@@ -110,9 +110,8 @@ def voucher_list():
 
 @bp.route("/vouchers/<int:voucher_id>")
 def voucher_detail(voucher_id: int):
-    """One voucher, read-only."""
-    v = get_visible_or_404(Voucher, voucher_id)
-    from blueprints.core.settlement import visible_settlement
+    """One voucher with its usage; the province may override the usage result (VER-3)."""
+    from blueprints.core import usage_pages
 
-    return page("voucher_view.html", v=v, role="province", events=issuance.voucher_events(v),
-                st=visible_settlement(v, current_user))
+    v = get_visible_or_404(Voucher, voucher_id)
+    return page("voucher_view.html", **usage_pages.voucher_context(v, "province", current_user))

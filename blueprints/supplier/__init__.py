@@ -7,4 +7,4 @@ from models import Role
 bp = Blueprint("supplier", __name__, url_prefix="/supplier")
 guard_blueprint(bp, Role.SUPPLIER)
 
-from blueprints.supplier import routes, profile, applications, settlements  # noqa: E402,F401  (registers the routes)
+from blueprints.supplier import routes, profile, applications, settlements, usage  # noqa: E402,F401  (registers the routes)

@@ -118,11 +118,8 @@ def customer_list():
 
 @bp.route("/vouchers/<int:voucher_id>")
 def voucher_detail(voucher_id: int):
-    """A voucher issued to one of the supplier's customers."""
-    from blueprints.core import issuance
+    """A voucher issued to one of the supplier's customers, with its usage and the declared addresses."""
+    from blueprints.core import usage_pages
 
     v = get_visible_or_404(Voucher, voucher_id)
-    from blueprints.core.settlement import visible_settlement
-
-    return page("voucher_view.html", v=v, role="supplier", events=issuance.voucher_events(v),
-                st=visible_settlement(v, current_user))
+    return page("voucher_view.html", **usage_pages.voucher_context(v, "supplier", current_user))

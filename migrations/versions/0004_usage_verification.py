@@ -80,7 +80,7 @@ def upgrade():
     sa.Column('matched_rows', sa.Integer(), nullable=False),
     sa.Column('new_days', sa.Integer(), nullable=False),
     sa.Column('vouchers_completed', sa.Integer(), nullable=False),
-    sa.Column('seconds', sa.Float(), nullable=False),
+    sa.Column('millis', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['file_id'], ['stored_file.id'], ),
     sa.ForeignKeyConstraint(['org_id'], ['data_org.id'], ),

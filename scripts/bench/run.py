@@ -14,7 +14,8 @@ instance/bench/results.md.
 Environment: BENCH_QUICK=1 (1 run of 3 s per page), BENCH_ENGINES=postgresql,sqlite,
 BENCH_SIZES=1000,50000, BENCH_RUNS, BENCH_DURATION (seconds, every size), BENCH_PG_URL
 (server URL without a database; default postgresql://postgres@127.0.0.1:5432), BENCH_DOCS=0
-to skip the document figures, BENCH_SCHEMA_FROM_MODELS=1 to add the tables and indexes models.py
+to skip the document figures, BENCH_USAGE=0 to skip the connection-record import (BENCH_USAGE_ROWS,
+default 10000000), BENCH_SCHEMA_FROM_MODELS=1 to add the tables and indexes models.py
 has and the migrations do not have yet (a stop-gap while a migration is being written).
 """
 from __future__ import annotations
@@ -744,6 +745,12 @@ def main() -> None:
                 docs[engine] = bench_documents(ds)
     datasets = {k: v for k, v in datasets.items() if k[1] == SIZES[-1]}
     table = render(results, docs, datasets, started)
+    if os.environ.get("BENCH_USAGE", "1") != "0":  # issue 10: the connection-record import (scripts/bench/usage_import.py)
+        log("usage import: 10 million connection records, then API batches")
+        usage = subprocess.run([str(BIN / "python"), str(HERE / "usage_import.py"), "--markdown",
+                                "--rows", os.environ.get("BENCH_USAGE_ROWS", "10000000")],
+                               cwd=ROOT, capture_output=True, text=True)
+        table += "\n" + (usage.stdout if usage.returncode == 0 else f"usage import failed: {usage.stderr[-2000:]}\n")
     (OUT / "results.md").write_text(table)
     (OUT / "results.json").write_text(json.dumps({"results": {e: {str(k): v for k, v in r.items()}
                                                               for e, r in results.items()}, "docs": docs},
