@@ -57,7 +57,7 @@ from typing import Callable
 from sqlalchemy.exc import IntegrityError
 
 from blueprints.core import uploads, usage
-from blueprints.core.timeutil import today
+from blueprints.core.timeutil import local, today
 from models import (
     Application, ConnectionImport, StoredFile, Supplier, UsageDay, Voucher, VoucherAddress, VoucherStatus, db,
 )
@@ -733,7 +733,8 @@ def _read_header(path: Path) -> tuple[str, ...]:
     except OSError as exc:
         raise ImportRefused(f"无法读取文件：{exc.strerror or exc}") from None
     if not first.strip():
-        raise ImportRefused("文件为空" if not first else "第 1 行应为列名", [(1, "第 1 行应为列名：time,enterprise,cloud（可加 bytes）")])
+        raise ImportRefused("文件为空" if not first else "第 1 行应为列名",
+                            [(1, "第 1 行应为列名：time,enterprise,cloud（可加 bytes）")])
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -910,8 +911,7 @@ def _estimate_rows(path: Path, size: int) -> int:
 def _refuse_known_file(sha: str) -> None:
     earlier = db.session.execute(db.select(ConnectionImport).where(ConnectionImport.sha256 == sha)).scalar_one_or_none()
     if earlier is not None:
-        when = earlier.created_at.astimezone(dt.timezone(dt.timedelta(hours=8))) if earlier.created_at else None
-        at = f"于 {when:%Y-%m-%d %H:%M} " if when else ""
+        at = f"于 {local(earlier.created_at):%Y-%m-%d %H:%M} " if earlier.created_at else ""
         raise ImportRefused(f"该文件已{at}导入过（导入编号 {earlier.id}，SHA-256 相同），未重复导入")
 
 
