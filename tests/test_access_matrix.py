@@ -123,6 +123,29 @@ def test_get_requests_change_nothing(app, login):
     assert after == before
 
 
+def _check_route_table(app, login, routes: dict) -> None:
+    """Each route's declared roles, and what every principal gets: the allowed role the page (or 404 for a
+    record that does not exist, past the role check), every other role 403, anonymous the login page."""
+    users = _users()
+    db.session.commit()
+    clients = {name: login(u) for name, u in users.items()}
+    clients["anonymous"] = app.test_client()
+    rules = {r.endpoint: r for r in _rules(app)}
+    problems = []
+    for endpoint, (roles, allowed_code) in routes.items():
+        rule = rules[endpoint]
+        assert declaration(endpoint) == frozenset(roles), endpoint
+        url = _url_for_rule(rule)
+        method = "POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET"
+        for principal in PRINCIPALS:
+            code = clients[principal].open(url, method=method, data={}).status_code
+            role = _acting(principal)
+            want = 302 if role is None else (allowed_code if role in roles else 403)
+            if code != want:
+                problems.append(f"{method} {url} as {principal}: {code}, expected {want}")
+    assert problems == [], "\n".join(problems)
+
+
 # Issue #9: the settlement pages of the supplier, the city, the province and the enterprise. Each route's roles, and what
 # an allowed principal gets (the page, or 404 for a record that does not exist: past the role check)
 # beside what every other principal gets (403, or the login page).
@@ -154,24 +177,7 @@ SETTLEMENT_ROUTES = {
 
 def test_settlement_routes_allow_their_role_and_refuse_the_others(app, login):
     # rule: ROLE-8, ROLE-2, ROLE-3, ROLE-4
-    users = _users()
-    db.session.commit()
-    clients = {name: login(u) for name, u in users.items()}
-    clients["anonymous"] = app.test_client()
-    rules = {r.endpoint: r for r in _rules(app)}
-    problems = []
-    for endpoint, (roles, allowed_code) in SETTLEMENT_ROUTES.items():
-        rule = rules[endpoint]
-        assert declaration(endpoint) == frozenset(roles), endpoint
-        url = _url_for_rule(rule)
-        method = "POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET"
-        for principal in PRINCIPALS:
-            code = clients[principal].open(url, method=method, data={}).status_code
-            role = _acting(principal)
-            want = 302 if role is None else (allowed_code if role in roles else 403)
-            if code != want:
-                problems.append(f"{method} {url} as {principal}: {code}, expected {want}")
-    assert problems == [], "\n".join(problems)
+    _check_route_table(app, login, SETTLEMENT_ROUTES)
 
 
 # Issue #10: the province's usage-intake pages (data organisations, tokens, imports, the CSV upload), and the
@@ -189,24 +195,7 @@ USAGE_ROUTES = {
 
 def test_usage_routes_allow_the_province_and_refuse_the_others(app, login):
     # rule: ROLE-8, ROLE-6, VER-2
-    users = _users()
-    db.session.commit()
-    clients = {name: login(u) for name, u in users.items()}
-    clients["anonymous"] = app.test_client()
-    rules = {r.endpoint: r for r in _rules(app)}
-    problems = []
-    for endpoint, (roles, allowed_code) in USAGE_ROUTES.items():
-        rule = rules[endpoint]
-        assert declaration(endpoint) == frozenset(roles), endpoint
-        url = _url_for_rule(rule)
-        method = "POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET"
-        for principal in PRINCIPALS:
-            code = clients[principal].open(url, method=method, data={}).status_code
-            role = _acting(principal)
-            want = 302 if role is None else (allowed_code if role in roles else 403)
-            if code != want:
-                problems.append(f"{method} {url} as {principal}: {code}, expected {want}")
-    assert problems == [], "\n".join(problems)
+    _check_route_table(app, login, USAGE_ROUTES)
 
 
 def test_the_api_is_public_at_the_role_layer_and_authenticates_itself(app, login):
@@ -242,21 +231,4 @@ USAGE_PAGE_ROUTES = {
 
 def test_usage_page_routes_allow_their_role_and_refuse_the_others(app, login):
     # rule: ROLE-8, VER-1, VER-3, VER-4
-    users = _users()
-    db.session.commit()
-    clients = {name: login(u) for name, u in users.items()}
-    clients["anonymous"] = app.test_client()
-    rules = {r.endpoint: r for r in _rules(app)}
-    problems = []
-    for endpoint, (roles, allowed_code) in USAGE_PAGE_ROUTES.items():
-        rule = rules[endpoint]
-        assert declaration(endpoint) == frozenset(roles), endpoint
-        url = _url_for_rule(rule)
-        method = "POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET"
-        for principal in PRINCIPALS:
-            code = clients[principal].open(url, method=method, data={}).status_code
-            role = _acting(principal)
-            want = 302 if role is None else (allowed_code if role in roles else 403)
-            if code != want:
-                problems.append(f"{method} {url} as {principal}: {code}, expected {want}")
-    assert problems == [], "\n".join(problems)
+    _check_route_table(app, login, USAGE_PAGE_ROUTES)

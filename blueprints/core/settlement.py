@@ -353,23 +353,16 @@ def check_stored(st: Settlement, on: dt.date | None = None) -> Checked:
 # --------------------------------------------------------------------------- deadlines
 
 
-def filing_deadline(st: Settlement) -> dt.date:
-    return st.filing_deadline
-
-
 def filing_problem(st: Settlement, on: dt.date | None = None) -> str | None:
     """DL-2: why the settlement can no longer be submitted, or None."""
     on = on or today()
-    deadline = st.cycle.settlement_deadline
     if st.voucher.status != VoucherStatus.ISSUED:
         return "该服务券已作废或已放弃，不能再申请兑现"
-    if on <= deadline:
+    if on <= st.filing_deadline:
         return None
     if st.status == SetStatus.RETURNED and st.resubmit_by is not None:
-        if on <= st.resubmit_by:
-            return None
-        return f"退回后须在 {st.resubmit_by:%Y-%m-%d} 前重新提交，已逾期；按规定该服务券作废"
-    return f"本批次兑现申请已于 {deadline:%Y-%m-%d} 截止，不能再提交"
+        return f"退回后须在 {st.filing_deadline:%Y-%m-%d} 前重新提交，已逾期；按规定该服务券作废"
+    return f"本批次兑现申请已于 {st.cycle.settlement_deadline:%Y-%m-%d} 截止，不能再提交"
 
 
 # --------------------------------------------------------------------------- filing
@@ -497,7 +490,7 @@ def _return(st: Settlement, user, items: list[dict]) -> None:
     release_claims(st)  # the enterprise may replace the invoices; resubmission claims them again
     who = "供应商" if user.acting_role == Role.SUPPLIER else "地市经信部门"
     notices.notify_org(enterprise_id=st.enterprise_id,
-                       title=f"{who}退回了您的兑现申请，请在 {filing_deadline(st):%Y-%m-%d} 前修改并重新提交",
+                       title=f"{who}退回了您的兑现申请，请在 {st.filing_deadline:%Y-%m-%d} 前修改并重新提交",
                        body="\n".join(f"{n}. {line}" for n, line in enumerate(lines, 1)),
                        link=link("enterprise.settlement_edit", st_id=st.id))
 
@@ -752,7 +745,7 @@ def void_expired(on: dt.date | None = None, batch: int = 500) -> int:
                     st.status == SetStatus.RETURNED and st.resubmit_by is not None and st.resubmit_by < on)):
                 continue
             if st is not None and st.status == SetStatus.RETURNED:
-                why = f"退回后未在 {filing_deadline(st):%Y-%m-%d} 前重新提交兑现申请，服务券作废"
+                why = f"退回后未在 {st.filing_deadline:%Y-%m-%d} 前重新提交兑现申请，服务券作废"
             else:
                 why = f"未在兑现截止日期 {v.cycle.settlement_deadline:%Y-%m-%d} 前提交兑现申请，服务券作废"
             end_voucher(v, None, VoucherStatus.VOID, why)

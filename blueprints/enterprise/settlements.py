@@ -224,10 +224,3 @@ def voucher_release(voucher_id: int):
     flash("服务券已作废（按规定计入作废次数）" if result == VoucherStatus.VOID else "服务券已放弃，面值已退回本市发放额度",
           "success")
     return redirect_to(url_for("enterprise.voucher_detail", voucher_id=v.id))
-
-
-def voucher_settlements(voucher_ids: list[int]) -> dict[int, Settlement]:
-    if not voucher_ids:
-        return {}
-    return {s.voucher_id: s for s in db.session.execute(
-        db.select(Settlement).where(Settlement.voucher_id.in_(voucher_ids))).scalars()}
