@@ -308,13 +308,11 @@ def register_cli(app: Flask) -> None:
 
         try:
             try:
-                result = connections.import_csv(path, source="cli", progress=progress)
+                result = connections.import_file(path, source="cli", progress=progress)
             finally:
                 if bars:
                     bars[0].__exit__(None, None, None)
-            db.session.commit()
         except connections.ImportRefused as exc:
-            db.session.rollback()
             click.echo(f"未导入：{exc}", err=True)
             for where, reason in exc.errors:
                 click.echo(f"  第 {where} 行：{reason}", err=True)

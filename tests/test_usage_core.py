@@ -18,11 +18,11 @@ def test_n_minus_one_days_is_not_verified_and_n_is(app):
     # rule: VER-3
     v = make_voucher()
     v.cycle.verification_days = 5
-    assert usage.record_days(_days(v, 4), None) == 4
+    assert usage.record_days(_days(v, 4), None) == usage.Recorded(4, [v.id])
     assert usage.refresh([v.id]) == []
     st = usage.status(v)
     assert (st.days, st.needed, st.verified) == (4, 5, False) and st.text.startswith("已计 4 / 5 天")
-    assert usage.record_days(_days(v, 5), None) == 1  # four known, one new
+    assert usage.record_days(_days(v, 5), None).days == 1  # four known, one new
     assert usage.refresh([v.id]) == [v.id]
     u = db.session.get(VoucherUsage, v.id)
     assert usage.status(v).verified and u.verified_at is not None and u.days == 5

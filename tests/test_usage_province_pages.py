@@ -246,3 +246,33 @@ def test_the_menu_has_the_entry(app, login):
     assert "上云用量核验" in html
     c.post("/lang", data={"lang": "en"})
     assert "Usage verification" in c.get("/province/connection-imports").get_data(as_text=True)
+
+
+def test_others_can_write_while_an_upload_is_being_read(app, login, db_url, engine_name, monkeypatch):
+    # rule: VER-2 -- reading a large file takes seconds; meanwhile every other user's writes go through
+    import sqlalchemy as sa
+
+    from blueprints.core import connections
+
+    v = _voucher()
+    c, user = _province(login)
+    wrote = []
+    original = connections._analyse
+
+    def analyse_and_write_elsewhere(*args, **kwargs):
+        other = sa.create_engine(db_url, connect_args={"timeout": 0} if engine_name == "sqlite" else {})
+        try:
+            with other.begin() as conn:
+                if engine_name == "postgresql":
+                    conn.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+                conn.execute(sa.text('UPDATE "user" SET display_name = :n WHERE id = :id'),
+                             {"n": "另一位用户的修改", "id": user.id})
+            wrote.append(True)
+        finally:
+            other.dispose()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(connections, "_analyse", analyse_and_write_elsewhere)
+    r = _upload(c, _csv())
+    assert r.status_code == 303 and wrote == [True]
+    assert _count(ConnectionImport) == 1 and usage.status(v).days == 3

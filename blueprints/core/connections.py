@@ -31,8 +31,8 @@ An API batch (10,000 records at most) is checked and matched in Python with the 
 beijing_day, the Python twin of the SQL day (a property test holds them together). The index behind
 both intakes is kept per database while a fingerprint of vouchers and addresses holds (_Matcher), so a
 stream of batches neither reloads 10,000 vouchers nor reclassifies the same addresses.
-Only days not yet recorded go to usage.record_days, and only the vouchers that gained one to
-usage.refresh (which moves waiting settlements on, SET-5).
+usage.record_days stores the pairs (the database skips the days already known) and usage.refresh
+recomputes the summaries of the vouchers that gained one (which moves waiting settlements on, SET-5).
 Functions only flush; the caller commits.
 """
 from __future__ import annotations
@@ -59,7 +59,7 @@ from sqlalchemy.exc import IntegrityError
 from blueprints.core import uploads, usage
 from blueprints.core.timeutil import local, today
 from models import (
-    Application, ConnectionImport, StoredFile, Supplier, UsageDay, Voucher, VoucherAddress, VoucherStatus, db,
+    Application, ConnectionImport, StoredFile, Supplier, Voucher, VoucherAddress, VoucherStatus, db,
 )
 
 CSV_COLUMNS = ("time", "enterprise", "cloud")  # required header names; optional 4th: "bytes"
@@ -789,61 +789,12 @@ def _keep_evidence(path: Path, sha: str, *, name: str, import_id: int, user_id: 
     return f
 
 
-def _unknown(pairs: list) -> list:
-    """The pairs not recorded yet. The look-up is bounded by the pairs' own days (an API batch spans an
-    hour or a day), so a voucher's long history is not read again for every batch."""
-    if not pairs:
-        return []
-    lo, hi = min(d for _, d in pairs), max(d for _, d in pairs)
-    vids = sorted({v for v, _ in pairs})
-    q = db.select(UsageDay.voucher_id, UsageDay.day).where(UsageDay.day.between(lo, hi))
-    if db.session.get_bind().dialect.name == "postgresql":  # one array parameter: 3x faster than IN (...)
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        parts = [q.where(UsageDay.voucher_id == db.any_(db.bindparam("vids", vids, type_=ARRAY(db.Integer))))]
-    else:
-        parts = [q.where(UsageDay.voucher_id.in_(vids[i:i + 2000])) for i in range(0, len(vids), 2000)]
-    known: set = set()
-    for part in parts:
-        known.update((v, d) for v, d in db.session.execute(part))
-    return [p for p in pairs if p not in known]
-
-
-def _store_days(pairs: list, import_id: int) -> int:
-    """usage.record_days in a savepoint: a concurrent import that stored one of these days first (PostgreSQL:
-    the primary key refuses the second insert) only makes this one read the known days again."""
-    for attempt in range(3):
-        try:
-            with db.session.begin_nested():
-                return usage.record_days(pairs, import_id)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    return 0
-
-
 def _record(ci: ConnectionImport, a: _Analysis, started: float) -> ImportResult:
-    """Store what an import proved: its new usage days, then the summaries of the vouchers that gained a
-    day (and the settlements this moves on, SET-5)."""
-    new = 0
-    gained: list[int] = []
-    chunk: list = []
-
-    def flush_chunk() -> None:
-        nonlocal new
-        fresh = _unknown(chunk)
-        if fresh:
-            new += _store_days(fresh, ci.id)
-            gained.extend(sorted({v for v, _ in fresh}))
-        chunk.clear()
-
-    for pair in a.pairs:  # ordered by voucher: a voucher's days stay in one chunk
-        if len(chunk) >= 20_000 and pair[0] != chunk[-1][0]:
-            flush_chunk()
-        chunk.append(pair)
-    flush_chunk()
-    became = usage.refresh(gained) if gained else []
-    ci.new_days, ci.vouchers_completed = new, len(became)
+    """Store what an import proved: its new usage days (the database skips the known ones), then the
+    summaries of the vouchers that gained a day (and the settlements this moves on, SET-5)."""
+    stored = usage.record_days(a.pairs, ci.id)
+    became = usage.refresh(stored.vouchers) if stored.vouchers else []
+    ci.new_days, ci.vouchers_completed = stored.days, len(became)
     ci.seconds = round(time.monotonic() - started, 3)
     db.session.flush()
     return _result(ci)
@@ -857,21 +808,26 @@ def _result(ci: ConnectionImport) -> ImportResult:
 # --------------------------------------------------------------------------- the two intakes
 
 
-def import_csv(path, *, source: str, user=None, org=None, progress=None, filename: str | None = None) -> ImportResult:
-    """Import a CSV file of connection records (VER-2): all of it, or nothing (ImportRefused).
+@dataclass
+class Checked:
+    """A CSV file read and matched (check_csv), not stored yet (store_csv)."""
 
-    source: "csv" (web upload) or "cli". The file is kept as evidence (StoredFile kind connections_csv,
-    owner the ConnectionImport); `filename` is its name as uploaded (default: the path's name).
-    progress(done_rows, total_rows) is called now and then (total_rows is an estimate until the rows
-    are counted). Flushes; the caller commits."""
-    if source not in ("csv", "cli"):
-        raise ValueError(f"unknown source {source!r}")
+    path: Path
+    sha: str
+    analysis: "_Analysis"
+    started: float
+    report: Callable[[float], None]
+
+
+def check_csv(path, *, progress=None) -> Checked:
+    """The reading half of import_csv: header, duplicate file, every row checked and matched (DuckDB).
+    Only reads the database, so a web upload runs it as a plain reader and takes the write lock for
+    store_csv alone. ImportRefused when anything is wrong."""
     started = time.monotonic()
     path = Path(path)
     columns = _read_header(path)
     size = path.stat().st_size
-    estimate = _estimate_rows(path, size)
-    state = {"total": estimate}
+    state = {"total": _estimate_rows(path, size)}
 
     def report(fraction: float) -> None:
         if progress is not None:
@@ -886,6 +842,14 @@ def import_csv(path, *, source: str, user=None, org=None, progress=None, filenam
         analysis = _analyse(eng, str(path), columns)
     state["total"] = analysis.rows
     report(0.92)
+    return Checked(path, sha, analysis, started, report)
+
+
+def store_csv(checked: Checked, *, source: str, user=None, org=None, filename: str | None = None) -> ImportResult:
+    """The writing half of import_csv: the import's row, the file kept as evidence, the usage days."""
+    if source not in ("csv", "cli"):
+        raise ValueError(f"unknown source {source!r}")
+    sha, analysis = checked.sha, checked.analysis
     ci = ConnectionImport(source=source, org_id=getattr(org, "id", None), user_id=getattr(user, "id", None),
                           sha256=sha, rows=analysis.rows, matched_rows=analysis.matched_rows)
     try:
@@ -894,10 +858,43 @@ def import_csv(path, *, source: str, user=None, org=None, progress=None, filenam
     except IntegrityError:  # the same file, imported at the same moment by someone else
         _refuse_known_file(sha)
         raise ImportRefused("该文件已导入过（SHA-256 相同），未重复导入") from None
-    f = _keep_evidence(path, sha, name=filename or path.name, import_id=ci.id, user_id=getattr(user, "id", None))
+    f = _keep_evidence(checked.path, sha, name=filename or checked.path.name, import_id=ci.id,
+                       user_id=getattr(user, "id", None))
     ci.file_id = f.id
-    result = _record(ci, analysis, started)
-    report(1.0)
+    result = _record(ci, analysis, checked.started)
+    checked.report(1.0)
+    return result
+
+
+def import_csv(path, *, source: str, user=None, org=None, progress=None, filename: str | None = None) -> ImportResult:
+    """Import a CSV file of connection records (VER-2): all of it, or nothing (ImportRefused).
+
+    source: "csv" (web upload) or "cli". The file is kept as evidence (StoredFile kind connections_csv,
+    owner the ConnectionImport); `filename` is its name as uploaded (default: the path's name).
+    progress(done_rows, total_rows) is called now and then (total_rows is an estimate until the rows
+    are counted). Flushes; the caller commits."""
+    if source not in ("csv", "cli"):
+        raise ValueError(f"unknown source {source!r}")
+    checked = check_csv(path, progress=progress)
+    return store_csv(checked, source=source, user=user, org=org, filename=filename)
+
+
+def import_file(path, *, source: str, user=None, progress=None, filename: str | None = None) -> ImportResult:
+    """import_csv for the web upload and the command, committing: the reading half (seconds on a large
+    file) runs as a plain SQLite reader, so other writers are not held up; only the storing half takes
+    the write lock. Rolls back and raises ImportRefused when the file is refused."""
+    from blueprints.core.sqlite_tx import deferred_reads
+
+    try:
+        db.session.commit()  # end whatever began as a write transaction
+        with deferred_reads():
+            checked = check_csv(path, progress=progress)
+            db.session.commit()
+        result = store_csv(checked, source=source, user=user, filename=filename)
+        db.session.commit()
+    except ImportRefused:
+        db.session.rollback()
+        raise
     return result
 
 

@@ -174,61 +174,107 @@ def is_verified(v: Voucher) -> bool:
     return status(v).verified
 
 
-def record_days(pairs, import_id: int | None) -> int:
-    """Store (voucher_id, day) pairs the import found, skipping days already known; returns how many were new.
-    The caller has already dropped days on or before each voucher's contract date."""
+@dataclass(frozen=True)
+class Recorded:
+    """What record_days stored: how many new (voucher, day) rows, and the vouchers that gained one."""
+
+    days: int
+    vouchers: list[int]
+
+
+_CHUNK = 50_000  # (voucher, day) pairs per statement
+
+
+def record_days(pairs, import_id: int | None) -> Recorded:
+    """Store the (voucher_id, day) pairs an import found; a day already known is skipped by the database
+    itself (ON CONFLICT DO NOTHING on the primary key), so concurrent imports proving the same days store
+    each once and neither fails. The caller has already dropped days on or before each voucher's contract
+    date. PostgreSQL gets the pairs as two arrays (one statement per 50,000), SQLite as a multi-row insert."""
     pairs = sorted(set(pairs))
     if not pairs:
-        return 0
-    known: set[tuple[int, dt.date]] = set()
-    vids = sorted({v for v, _ in pairs})
-    for i in range(0, len(vids), 500):
-        chunk = vids[i:i + 500]
-        known.update(db.session.execute(
-            db.select(UsageDay.voucher_id, UsageDay.day).where(UsageDay.voucher_id.in_(chunk))).all())
-    new = [{"voucher_id": v, "day": d, "import_id": import_id} for v, d in pairs if (v, d) not in known]
-    for i in range(0, len(new), 5000):
-        db.session.execute(db.insert(UsageDay), new[i:i + 5000])
-    return len(new)
+        return Recorded(0, [])
+    new: list[int] = []
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        stmt = db.text(
+            "INSERT INTO usage_day (voucher_id, day, import_id) SELECT v, d, :import_id "
+            "FROM unnest(:vids, :days) AS t(v, d) ON CONFLICT DO NOTHING RETURNING voucher_id"
+        ).bindparams(db.bindparam("vids", type_=ARRAY(db.Integer)), db.bindparam("days", type_=ARRAY(db.Date)))
+        for i in range(0, len(pairs), _CHUNK):
+            chunk = pairs[i:i + _CHUNK]
+            new += db.session.execute(stmt, {"import_id": import_id, "vids": [v for v, _ in chunk],
+                                             "days": [d for _, d in chunk]}).scalars().all()
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+
+        stmt = insert(UsageDay).on_conflict_do_nothing().returning(UsageDay.voucher_id)
+        for i in range(0, len(pairs), _CHUNK):
+            rows = [{"voucher_id": v, "day": d, "import_id": import_id} for v, d in pairs[i:i + _CHUNK]]
+            new += db.session.execute(stmt, rows).scalars().all()
+    return Recorded(len(new), sorted(set(new)))
+
+
+def _ids_param(ids: list[int]):
+    """`column IN ids` as one array parameter on PostgreSQL (one plan, no parameter limit), else IN (...)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return lambda col: col == db.any_(db.bindparam(None, ids, type_=ARRAY(db.Integer)))
+    return lambda col: col.in_(ids)
 
 
 def refresh(voucher_ids) -> list[int]:
-    """Recompute the summary of these vouchers from their usage days; move the settlements of those that
-    are now verified on to the city (SET-5). Returns the ids that became verified."""
+    """Recompute the summaries of these vouchers from their usage days, in the database (a few statements
+    per 5,000 vouchers); stamp verified_at on those whose days now reach N; move the settlements of those
+    that became verified on to the city (SET-5). Returns the ids that became verified."""
     from blueprints.core import settlement
+    from models import Cycle
 
     ids = sorted(set(voucher_ids))
-    became = []
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        sums = {vid: (n, lo, hi) for vid, n, lo, hi in db.session.execute(
-            db.select(UsageDay.voucher_id, db.func.count(), db.func.min(UsageDay.day), db.func.max(UsageDay.day))
-            .where(UsageDay.voucher_id.in_(chunk)).group_by(UsageDay.voucher_id)).all()}
-        usages = {u.voucher_id: u for u in db.session.execute(
-            db.select(VoucherUsage).where(VoucherUsage.voucher_id.in_(chunk))).scalars()}
-        vouchers = {v.id: v for v in db.session.execute(db.select(Voucher).where(Voucher.id.in_(chunk))).scalars()}
-        for vid in chunk:
-            v = vouchers.get(vid)
-            if v is None:
-                continue
-            u = usages.get(vid)
-            if u is None:
-                u = VoucherUsage(voucher_id=vid, days=0, override="", override_reason="")
-                db.session.add(u)
-            was = status(v, u).verified
-            u.days, u.first_day, u.last_day = sums.get(vid, (0, None, None))
-            st = status(v, u)
-            if st.days >= st.needed and u.verified_at is None:
-                u.verified_at = now()
-            if st.verified and not was:
-                became.append(vid)
-        db.session.flush()
+    became: list[int] = []
+    pg = db.session.get_bind().dialect.name == "postgresql"
+    if pg:
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    for i in range(0, len(ids), 5000):
+        chunk = ids[i:i + 5000]
+        within = _ids_param(chunk)
+        db.session.execute(insert(VoucherUsage).from_select(
+            ["voucher_id", "days", "override", "override_reason"],
+            db.select(Voucher.id, db.literal(0), db.literal(""), db.literal("")).where(within(Voucher.id)),
+        ).on_conflict_do_nothing())
+        if pg:  # a concurrent import's days, once it commits, are counted by the statements below
+            db.session.execute(db.select(VoucherUsage.voucher_id).where(within(VoucherUsage.voucher_id))
+                               .order_by(VoucherUsage.voucher_id).with_for_update())
+        mine = UsageDay.voucher_id == VoucherUsage.voucher_id
+        db.session.execute(
+            db.update(VoucherUsage).where(within(VoucherUsage.voucher_id)).values(
+                days=db.select(db.func.count()).where(mine).scalar_subquery(),
+                first_day=db.select(db.func.min(UsageDay.day)).where(mine).scalar_subquery(),
+                last_day=db.select(db.func.max(UsageDay.day)).where(mine).scalar_subquery(),
+            ).execution_options(synchronize_session=False))
+        crossed = db.session.execute(
+            db.select(VoucherUsage.voucher_id, VoucherUsage.override)
+            .join(Voucher, Voucher.id == VoucherUsage.voucher_id).join(Cycle, Cycle.id == Voucher.cycle_id)
+            .where(within(VoucherUsage.voucher_id), VoucherUsage.verified_at.is_(None),
+                   VoucherUsage.days >= db.func.coalesce(Cycle.verification_days, 5))).all()
+        if crossed:
+            db.session.execute(db.update(VoucherUsage).where(
+                VoucherUsage.voucher_id.in_([vid for vid, _ in crossed])).values(verified_at=now())
+                .execution_options(synchronize_session=False))
+            became += [vid for vid, override in crossed if not override]  # an override decided it already
+    touched = set(ids)
+    for obj in list(db.session.identity_map.values()):  # loaded summaries read the new figures
+        if isinstance(obj, VoucherUsage) and obj.voucher_id in touched:
+            db.session.expire(obj)
     if became:
         waiting = db.session.execute(db.select(Settlement).where(
             Settlement.voucher_id.in_(became), Settlement.status == SetStatus.VERIFICATION)).scalars().all()
         for s in waiting:
             settlement.advance_verified(s)
-    return became
+    return sorted(became)
 
 
 def override(v: Voucher, user, decision: str, reason: str) -> None:

@@ -204,13 +204,11 @@ def connection_upload():
     except ValueError as exc:
         return _upload_form(413, problem=str(exc))
     try:
-        result = connections.import_csv(str(path), source="csv", user=current_user, filename=upload.filename)
+        result = connections.import_file(path, source="csv", user=current_user, filename=upload.filename)
     except connections.ImportRefused as exc:
-        db.session.rollback()
         return _upload_form(422, errors=exc.errors, count=exc.count, problem=str(exc))
     finally:
         path.unlink(missing_ok=True)
-    db.session.commit()
     flash(f"已导入 {result.rows:,} 条连接记录：匹配 {result.matched_rows:,} 条，新增使用天数 {result.new_days:,} 个，"
           f"{result.vouchers_completed:,} 张服务券因此完成核验", "success")
     return redirect_to(url_for("province.connection_imports"))
