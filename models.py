@@ -33,6 +33,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text as sa_text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -1062,3 +1063,158 @@ class CompletionTable(db.Model):
     pdf_file: Mapped[Optional[StoredFile]] = relationship(foreign_keys=[pdf_file_id])
     xlsx_file: Mapped[Optional[StoredFile]] = relationship(foreign_keys=[xlsx_file_id])
     __table_args__ = (Index("ix_completion_table_city", "city_code", "cycle_id", "id"),)
+
+
+# --------------------------------------------------------------------------- publicity and payout (issue #11)
+
+
+class ListStatus(enum.StrEnum):
+    DRAFT = "draft"  # gathered, not yet public; can be discarded
+    PUBLISHED = "published"  # public; objections until publicity_ends_on, payable after it (PUB-1)
+
+
+class SettlementList(db.Model):
+    """A city's settlement list (结算清单) for a settlement period (DOC-2, PUB-1); several may follow each
+    other in one period (seq)."""
+
+    __tablename__ = "settlement_list"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"))
+    period: Mapped[str] = mapped_column(String(20))  # "2026-1", as Budget.period
+    seq: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default=ListStatus.DRAFT)
+    publicity_days: Mapped[int] = mapped_column(Integer, default=7)
+    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    published_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    published_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    # The last full day of publicity (Beijing): objections until the end of it, payout from the day after.
+    publicity_ends_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+    entries_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    pdf_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    xlsx_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+
+    city: Mapped["City"] = relationship()
+    pdf_file: Mapped[Optional[StoredFile]] = relationship(foreign_keys=[pdf_file_id])
+    xlsx_file: Mapped[Optional[StoredFile]] = relationship(foreign_keys=[xlsx_file_id])
+    __table_args__ = (
+        UniqueConstraint("city_code", "period", "seq", name="uq_settlement_list_seq"),
+        Index("ix_settlement_list_public", "status", "publicity_ends_on", "id"),
+        Index("ix_settlement_list_city", "city_code", "id"),
+        CheckConstraint("publicity_days >= 7", name="ck_publicity_at_least_7_days"),
+    )
+
+    @property
+    def title(self) -> str:
+        from blueprints.core.cycles import period_label
+
+        return f"{self.city.name}{period_label(self.period)}结算清单（第 {self.seq} 批）"
+
+
+class EntryStatus(enum.StrEnum):
+    LISTED = "listed"  # on a list: in publicity, or after it waiting for payout
+    HELD = "held"  # under an unresolved objection (PUB-4)
+    REMOVED = "removed"  # taken off the list: an upheld objection, or its draft discarded
+    COMMITTED = "committed"  # in a confirmed payout batch: the money is committed (PAY-1)
+    PAID = "paid"  # the payment is recorded
+
+
+class ListEntry(db.Model):
+    """One settlement on a settlement list, and its way through publicity and payout (PUB-1..4, PAY-1..7)."""
+
+    __tablename__ = "list_entry"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("settlement_list.id"))
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), index=True)
+    voucher_id: Mapped[int] = mapped_column(ForeignKey("voucher.id"))
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"))
+    seq: Mapped[int] = mapped_column(Integer)  # its row on the list (submission order)
+    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # the settlement's: orders the payout (PAY-2)
+    face_fen: Mapped[int] = mapped_column(BigInteger)
+    bonus_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # AMT-4, paid with it (PAY-7)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)  # face + bonus
+    pilot: Mapped[bool] = mapped_column(Boolean, default=False)  # PIL-2: paid first from the pilot fund
+    status: Mapped[str] = mapped_column(String(16), default=EntryStatus.LISTED)
+    batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("payout_batch.id"))
+    fund: Mapped[str] = mapped_column(String(10), default="")  # pilot | general, once committed
+    budget_id: Mapped[Optional[int]] = mapped_column(ForeignKey("budget.id"))
+    paid_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+    bank_ref: Mapped[str] = mapped_column(String(60), default="")
+    paid_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    paid_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    settlement_list: Mapped[SettlementList] = relationship()
+    settlement: Mapped["Settlement"] = relationship()
+    voucher: Mapped[Voucher] = relationship()
+    batch: Mapped[Optional["PayoutBatch"]] = relationship()
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        # The city's payout queue, in submission order (PAY-2).
+        Index("ix_list_entry_queue", "city_code", "status", "submitted_at", "id"),
+        Index("ix_list_entry_list", "list_id", "seq"),
+        # A settlement is on at most one live entry: never listed (so never paid) twice (PAY-6).
+        Index("uq_list_entry_live", "settlement_id", unique=True,
+              sqlite_where=sa_text("status != 'removed'"), postgresql_where=sa_text("status != 'removed'")),
+        CheckConstraint("amount_fen = face_fen + bonus_fen AND amount_fen > 0", name="ck_entry_amount"),
+    )
+
+
+class PayoutBatch(db.Model):
+    """A confirmed payout batch of a city for a settlement period (PAY-1..6)."""
+
+    __tablename__ = "payout_batch"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"), index=True)
+    period: Mapped[str] = mapped_column(String(20))
+    entries_count: Mapped[int] = mapped_column(Integer, default=0)
+    pilot_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    general_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    waiting_count: Mapped[int] = mapped_column(Integer, default=0)  # left waiting, carried over (PAY-3, PAY-4)
+    confirmed_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    confirmed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+
+class ObjStatus(enum.StrEnum):
+    OPEN = "open"  # with the city
+    ESCALATED = "escalated"  # with the province (PUB-3)
+    UPHELD = "upheld"  # 成立: the entries are taken off the list
+    DISMISSED = "dismissed"  # 不成立: the entries are released
+
+
+class Objection(db.Model):
+    """An objection against entries of a published list (PUB-2, PUB-3): from a logged-in enterprise or
+    supplier, or from the public page with a contact; looked up by its tracking number."""
+
+    __tablename__ = "objection"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tracking_no: Mapped[str] = mapped_column(String(20), unique=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("settlement_list.id"), index=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"))
+    status: Mapped[str] = mapped_column(String(16), default=ObjStatus.OPEN)
+    raised_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    enterprise_id: Mapped[Optional[int]] = mapped_column(ForeignKey("enterprise.id"))
+    supplier_id: Mapped[Optional[int]] = mapped_column(ForeignKey("supplier.id"))
+    contact_name: Mapped[str] = mapped_column(String(100), default="")
+    contact: Mapped[str] = mapped_column(String(100), default="")  # phone or e-mail (public objections)
+    text: Mapped[str] = mapped_column(Text)
+    file_ids: Mapped[list] = mapped_column(JSON, default=list)  # material (StoredFile ids)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    answer: Mapped[str] = mapped_column(Text, default="")  # the city's answer, or the province's outcome
+    answered_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    answered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    escalation_note: Mapped[str] = mapped_column(Text, default="")
+    site_check_on: Mapped[Optional[dt.date]] = mapped_column(Date)  # PUB-3: the experts' on-site check
+    site_check_findings: Mapped[str] = mapped_column(Text, default="")
+
+    settlement_list: Mapped[SettlementList] = relationship()
+    entries: Mapped[list[ListEntry]] = relationship(secondary="objection_entry", order_by="ListEntry.seq")
+    __table_args__ = (Index("ix_objection_city_status", "city_code", "status", "id"),)
+
+
+class ObjectionEntry(db.Model):
+    __tablename__ = "objection_entry"
+    objection_id: Mapped[int] = mapped_column(ForeignKey("objection.id"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("list_entry.id"), primary_key=True, index=True)

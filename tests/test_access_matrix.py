@@ -125,22 +125,28 @@ def test_get_requests_change_nothing(app, login):
 
 def _check_route_table(app, login, routes: dict) -> None:
     """Each route's declared roles, and what every principal gets: the allowed role the page (or 404 for a
-    record that does not exist, past the role check), every other role 403, anonymous the login page."""
+    record that does not exist, past the role check), every other role 403, anonymous the login page.
+    A key "endpoint POST" checks the POST of a route that also answers GET (an empty form: 422)."""
     users = _users()
     db.session.commit()
     clients = {name: login(u) for name, u in users.items()}
     clients["anonymous"] = app.test_client()
     rules = {r.endpoint: r for r in _rules(app)}
     problems = []
-    for endpoint, (roles, allowed_code) in routes.items():
+    for key, (roles, allowed_code) in routes.items():
+        endpoint, _, forced = key.partition(" ")
         rule = rules[endpoint]
         assert declaration(endpoint) == frozenset(roles), endpoint
         url = _url_for_rule(rule)
-        method = "POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET"
+        method = forced or ("POST" if "POST" in rule.methods and "GET" not in rule.methods else "GET")
+        assert method in rule.methods, key
         for principal in PRINCIPALS:
             code = clients[principal].open(url, method=method, data={}).status_code
             role = _acting(principal)
-            want = 302 if role is None else (allowed_code if role in roles else 403)
+            if PUBLIC in roles:  # a public route: everyone, logged in or not, gets the same answer
+                want = allowed_code
+            else:
+                want = 302 if role is None else (allowed_code if role in roles else 403)
             if code != want:
                 problems.append(f"{method} {url} as {principal}: {code}, expected {want}")
     assert problems == [], "\n".join(problems)
@@ -185,11 +191,13 @@ def test_settlement_routes_allow_their_role_and_refuse_the_others(app, login):
 USAGE_ROUTES = {
     "province.data_orgs": ({Role.PROVINCE}, 200),
     "province.data_org_new": ({Role.PROVINCE}, 200),
+    "province.data_org_new POST": ({Role.PROVINCE}, 422),
     "province.data_org_detail": ({Role.PROVINCE}, 404),
     "province.token_new": ({Role.PROVINCE}, 404),
     "province.token_revoke": ({Role.PROVINCE}, 404),
     "province.connection_imports": ({Role.PROVINCE}, 200),
     "province.connection_upload": ({Role.PROVINCE}, 200),
+    "province.connection_upload POST": ({Role.PROVINCE}, 422),
 }
 
 
@@ -232,3 +240,53 @@ USAGE_PAGE_ROUTES = {
 def test_usage_page_routes_allow_their_role_and_refuse_the_others(app, login):
     # rule: ROLE-8, VER-1, VER-3, VER-4
     _check_route_table(app, login, USAGE_PAGE_ROUTES)
+
+
+# The modules of issue #10's pages: a route added to one of them must get its row in a table above.
+USAGE_MODULES = ("blueprints.province.usage", "blueprints.province.usage_override", "blueprints.province.completion",
+                 "blueprints.enterprise.usage", "blueprints.supplier.usage", "blueprints.city.completion")
+
+
+def test_every_usage_route_is_in_a_route_table(app):
+    # rule: ROLE-8
+    listed = {key.partition(" ")[0] for key in (*USAGE_ROUTES, *USAGE_PAGE_ROUTES)}
+    mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ in USAGE_MODULES]
+    assert len(mine) >= 17
+    assert [e for e in mine if e not in listed] == []
+
+
+# Issue #11: the province's payout overview (404 for the xlsx while no period has a budget or a list) and the
+# objections the cities escalate (an unknown one is a 404 past the role check).
+PAYOUT_PROVINCE_ROUTES = {
+    "province.payout_overview": ({Role.PROVINCE}, 200),
+    "province.payout_overview_xlsx": ({Role.PROVINCE}, 404),
+    "province.objections": ({Role.PROVINCE}, 200),
+    "province.objection_detail": ({Role.PROVINCE}, 404),
+    "province.objection_detail POST": ({Role.PROVINCE}, 404),
+}
+
+
+def test_payout_province_routes_allow_the_province_and_refuse_the_others(app, login):
+    # rule: ROLE-8, CYC-4, PUB-3
+    _check_route_table(app, login, PAYOUT_PROVINCE_ROUTES)
+    mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ == "blueprints.province.payout"]
+    assert sorted(mine) == sorted({k.partition(" ")[0] for k in PAYOUT_PROVINCE_ROUTES})
+
+
+# Issue #11: the public settlement lists, objections and their look-up: no login, every role the same (ROLE-7).
+# Unknown lists are a 404 for everyone (GET and POST); the index and the look-up form are pages.
+PAYOUT_PUBLIC_ROUTES = {
+    "public.settlement_lists": ({PUBLIC}, 200),
+    "public.settlement_list": ({PUBLIC}, 404),
+    "public.settlement_list_pdf": ({PUBLIC}, 404),
+    "public.objection_new": ({PUBLIC}, 404),
+    "public.objection_new POST": ({PUBLIC}, 404),
+    "public.objection_lookup": ({PUBLIC}, 200),
+}
+
+
+def test_payout_public_routes_are_open_to_everyone(app, login):
+    # rule: ROLE-8, ROLE-7, PUB-1, PUB-2
+    _check_route_table(app, login, PAYOUT_PUBLIC_ROUTES)
+    mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ == "blueprints.public.lists"]
+    assert sorted(mine) == sorted({k.partition(" ")[0] for k in PAYOUT_PUBLIC_ROUTES})

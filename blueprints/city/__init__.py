@@ -9,3 +9,4 @@ guard_blueprint(bp, Role.CITY)
 
 from blueprints.city import routes, registrations, applications, figures, settlements  # noqa: E402,F401  (registers the routes)
 from blueprints.city import completion  # noqa: E402,F401  (issue #10: the completion tables sent to the city)
+from blueprints.city import payout  # noqa: E402,F401  (issue #11: settlement lists, objections, payout)

@@ -18,6 +18,7 @@ from models import ProfileChange  # issue #3
 from models import Settlement  # issue #9
 from models import ConnectionImport  # issue #10: the evidence file of a CSV import
 from models import CompletionTable  # issue #10
+from models import ListEntry, Objection, SettlementList  # issue #11
 
 PUBLIC = "public"
 ANY_USER = "any_user"
@@ -213,6 +214,33 @@ def _see_connection_import(user, ci) -> bool:
     return user.acting_role == Role.PROVINCE
 
 
+# Issue #11: a draft list is its city's (and the province's); a published one is public. An entry
+# follows its settlement; an objection is its city's, the province's, and its author's.
+def _see_settlement_list(user, lst) -> bool:
+    r = user.acting_role
+    if r == Role.PROVINCE:
+        return True
+    if r == Role.CITY:
+        return user.city_code == lst.city_code
+    return lst.status == "published"
+
+
+def _see_list_entry(user, e) -> bool:
+    r = user.acting_role
+    if r == Role.CITY:
+        return user.city_code == e.city_code
+    return _see_settlement(user, e.settlement)
+
+
+def _see_objection(user, o) -> bool:
+    r = user.acting_role
+    if r == Role.PROVINCE:
+        return True
+    if r == Role.CITY:
+        return user.city_code == o.city_code
+    return o.raised_by is not None and o.raised_by == user.id
+
+
 VISIBILITY: dict[type, Callable] = {
     Enterprise: _see_enterprise,
     Supplier: _see_supplier,
@@ -227,6 +255,9 @@ VISIBILITY: dict[type, Callable] = {
     Settlement: _see_settlement,
     ConnectionImport: _see_connection_import,
     CompletionTable: _see_completion_table,
+    SettlementList: _see_settlement_list,
+    ListEntry: _see_list_entry,
+    Objection: _see_objection,
 }
 
 # Models a file can belong to, by StoredFile.owner_type.
@@ -238,6 +269,8 @@ FILE_OWNERS: dict[str, type] = {
     "settlement": Settlement,
     "connection_import": ConnectionImport,
     "completion_table": CompletionTable,
+    "settlement_list": SettlementList,
+    "objection": Objection,
 }
 
 

@@ -944,9 +944,10 @@ def _record_problems(r) -> list[str]:
     return out
 
 
-def _analyse_records(records: list) -> tuple[_Analysis, list]:
+def _analyse_records(records: list, only_supplier: int | None = None) -> tuple[_Analysis, list]:
     """An API batch, checked and matched in Python (10,000 records: the same rules as the CSV path, with
-    beijing_day for the time). Returns the analysis and the (index, reason) of the malformed records."""
+    beijing_day for the time). Returns the analysis and the (index, reason) of the malformed records.
+    only_supplier: a supplier's own batch counts for its own vouchers only."""
     m = _matcher()
     horizon = today()
     ents = {e: m.enterprise(e) for e in {r["enterprise"] for r in records}}
@@ -965,7 +966,7 @@ def _analyse_records(records: list) -> tuple[_Analysis, list]:
             continue
         hit = False
         for v, signed in vouchers(e, c):
-            if signed < day:
+            if signed < day and (only_supplier is None or m.idx.supplier[v] == only_supplier):
                 pairs.add((v, day))
                 hit = True
         matched += hit
@@ -1000,7 +1001,10 @@ def import_records(records: list, *, org, batch_id: str) -> ImportResult:
     if problems:  # the values of the well-formed records are checked too: one answer lists every error
         skip = {i for i, _ in problems}
         where = [i for i in where if i not in skip]
-    analysis, wrong = _analyse_records([records[i] for i in where] if problems else records)
+    # A supplier's system sees connections to its own service only: its records never count for another
+    # supplier's vouchers (a network operator's records count for every supplier). rule: VER-2, SUP-6
+    only = getattr(org, "supplier_id", None)
+    analysis, wrong = _analyse_records([records[i] for i in where] if problems else records, only)
     if problems or wrong:
         bad = sorted(problems + [(where[i], reason) for i, reason in wrong])
         raise _refused(len(bad), bad[:MAX_REPORTED_ERRORS], unit="条")

@@ -345,7 +345,7 @@ def _freeze_voucher(mapper, connection, target: Voucher) -> None:
     state = inspect(target)
     changed = [f for f in VOUCHER_FROZEN if state.attrs[f].history.has_changes()]
     if changed:
-        raise FrozenField(f"服务券的归属、合同、供应商和面值不能更改（APP-6）：{', '.join(changed)}")
+        raise FrozenField(f"服务券的归属、合同、供应商和面值不能更改：{', '.join(changed)}")
 
 
 @event.listens_for(Application, "before_update")
@@ -357,4 +357,4 @@ def _freeze_approved_application(mapper, connection, target: Application) -> Non
         return
     changed = [f for f in APPLICATION_FROZEN if state.attrs[f].history.has_changes()]
     if changed:
-        raise FrozenField(f"已发券的申领不能更改合同信息（APP-6）：{', '.join(changed)}")
+        raise FrozenField(f"已发券的申领不能更改合同信息：{', '.join(changed)}")

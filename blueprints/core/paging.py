@@ -74,12 +74,12 @@ def count_select(stmt: Select) -> Select:
 
 
 def paginate(stmt: Select, *, per_page: int, page: int | None = None, count_from: Select | None = None,
-             cap: int | None = None, unique: bool = True) -> Page:
+             cap: int | None = None, unique: bool = True, scalars: bool = True) -> Page:
     """One page of stmt and a count capped at `cap` (default COUNT_CAP; counted from count_from,
-    by default stmt's primary keys)."""
+    by default stmt's primary keys). scalars=False: the items are whole rows (entity and columns)."""
     page, cap = page_arg(page), cap or COUNT_CAP
     rows = db.session.execute(stmt.limit(per_page + 1).offset((page - 1) * per_page))
-    items = list((rows.unique() if unique else rows).scalars())
+    items = list((rows.unique() if unique else rows).scalars()) if scalars else list(rows.all())
     has_next = len(items) > per_page
     items = items[:per_page]
     narrow = (count_from if count_from is not None else count_select(stmt)).limit(cap + 1).subquery()

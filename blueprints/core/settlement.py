@@ -41,7 +41,7 @@ SUBMITTED = (SetStatus.SUPPLIER_REVIEW, SetStatus.VERIFICATION, SetStatus.CITY_R
 NEXT_STEP = {
     SetStatus.DRAFT: "填写发票、付款凭证和验收报告，检查全部通过后提交",
     SetStatus.SUPPLIER_REVIEW: "等待供应商确认发票和付款",
-    SetStatus.VERIFICATION: "等待省级上云用量核验，核验通过后自动转地市审核",
+    SetStatus.VERIFICATION: "等待上云用量核验：连接记录满规定天数后自动转地市审核",
     SetStatus.CITY_REVIEW: "等待地市经信部门审核",
     SetStatus.RETURNED: "按退回原因修改后，在期限内重新提交",
     SetStatus.APPROVED: "审核通过，等待列入结算清单公示和兑付",
@@ -512,7 +512,7 @@ def supplier_confirm(st: Settlement, user) -> None:
     workflow.apply(st, "confirm", user)
     st.confirmed_at = now()
     notices.notify_org(enterprise_id=st.enterprise_id, title="供应商已确认您的兑现申请",
-                       body="下一步：省级上云用量核验，通过后自动转地市审核。",
+                       body="下一步：上云用量核验（连接记录满规定天数），通过后自动转地市审核。",
                        link=link("enterprise.settlement_detail", st_id=st.id))
     advance_verified(st)
 
@@ -569,6 +569,10 @@ def override_verification(st: Settlement, user, reason: str) -> None:
 
 def review_problem(st: Settlement) -> str | None:
     """What stops the city from approving: a failing automatic check (SET-2, SET-6)."""
+    from blueprints.core import usage
+
+    if usage.status(st.voucher).override == "not_verified":  # VER-3: the province found the service unused
+        return "省级已核定该服务券上云用量未完成，不能审核通过；如材料虚假请驳回，或请省级复核"
     result = check_stored(st)
     # Invoices are claimed by this settlement already: claimed_elsewhere excludes its own keys.
     if not result.passed:
@@ -632,8 +636,27 @@ def reject(st: Settlement, user, reason: str) -> None:
     workflow.apply(st, "reject", user, reason=reason)
     st.decided_at = now()
     st.due_on = None
+    if st.bonus_fen:  # reopened after an upheld objection: the bonus was never paid, it stays due
+        db.session.execute(db.delete(BonusGrant).where(BonusGrant.settlement_id == st.id))
+        st.bonus_fen = 0
     end_voucher(st.voucher, user, VoucherStatus.VOID, f"兑现申请被驳回（材料虚假）：{reason}")
     notices.notify_org(supplier_id=st.supplier_id, title="客户的兑现申请被驳回", body=f"{st.enterprise.name}：{reason}")
+
+
+def reopen(st: Settlement, user, reason: str) -> None:
+    """PUB-2/PUB-3: an upheld objection takes an approved settlement off its list and back to the city's
+    review (a step of the objection's decision, not a button: outside the table, like "verified")."""
+    if st.status != SetStatus.APPROVED:
+        raise Refused("只有已通过的兑现申请可以退回重新审核")
+    before = st.status
+    st.status = SetStatus.CITY_REVIEW
+    st.decided_at = None
+    st.due_on = timeutil.add_working_days(today(), st.cycle.settlement_review_days or DEFAULT_REVIEW_DAYS)
+    audit.record(ENTITY, st.id, "reopen", actor=user, from_state=before, to_state=st.status, reason=reason)
+    notices.notify_org(enterprise_id=st.enterprise_id, title="结算清单异议成立，您的兑现申请退回地市重新审核",
+                       body=reason, link=link("enterprise.settlement_detail", st_id=st.id))
+    notices.notify_org(city_code=st.city_code, title="异议成立的兑现申请待重新审核", body=st.enterprise.name,
+                       link=link("city.settlement_detail", st_id=st.id))
 
 
 def bulk_approve(ids: list[int], user) -> list[tuple[int, str, bool, str]]:

@@ -21,8 +21,16 @@ from models import City, Enterprise, SetStatus, Settlement, StoredFile, Supplier
 
 
 def events(st: Settlement) -> list:
-    """The settlement's timeline together with its voucher's own events (issue, void, release)."""
-    return sorted(audit.timeline("settlement", st.id) + audit.timeline("voucher", st.voucher_id), key=lambda e: e.id)
+    """The settlement's timeline together with its voucher's own events (issue, void, release) and, once
+    listed, its list entries' (held, released, removed, paid) and their lists' (published)."""
+    from models import ListEntry
+
+    found = audit.timeline("settlement", st.id) + audit.timeline("voucher", st.voucher_id)
+    for entry_id, list_id in db.session.execute(db.select(ListEntry.id, ListEntry.list_id).where(
+            ListEntry.settlement_id == st.id)).all():
+        found += audit.timeline("list_entry", entry_id)
+        found += [e for e in audit.timeline("settlement_list", list_id) if e.action == "publish"]
+    return sorted(found, key=lambda e: e.id)
 
 
 def view_context(st: Settlement, role: str, user=None, *, actions_template: str | None = None, **extra) -> dict:
@@ -35,12 +43,23 @@ def view_context(st: Settlement, role: str, user=None, *, actions_template: str 
                next_step=flow.NEXT_STEP, others=flow.other_files(st), days=days, can=can,
                actions_template=actions_template, transitions=list(can.values()), error=None, reason_error=None,
                row_texts={}, return_form_id=f"settlement-{st.id}-return" if "return" in can else None,
-               usage=_waiting_usage(st))
+               usage=_waiting_usage(st), place=_payout_place(st))
     ids = [i.file_id for i in st.invoices if i.file_id] + [p.file_id for p in st.payments if p.file_id]
     ctx["file_mimes"] = dict(db.session.execute(
         db.select(StoredFile.id, StoredFile.mime).where(StoredFile.id.in_(ids))).all()) if ids else {}
     ctx.update(extra)
     return ctx
+
+
+def _payout_place(st: Settlement):
+    """PAY-2, PUB-4: where an approved settlement stands: on a list in publicity, held by an objection, its
+    place in the city's payout queue (by the payout's own allocation), committed or paid; else None."""
+    if st.status != SetStatus.APPROVED:
+        return None
+    from blueprints.core import payout
+
+    entry = payout.live_entry(st.id)
+    return payout.place_of(entry) if entry is not None else "unlisted"
 
 
 def _waiting_usage(st: Settlement):

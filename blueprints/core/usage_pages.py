@@ -21,6 +21,7 @@ from models import Voucher, VoucherUsage, db
 # One entry per line, or separated by commas, semicolons or 、 (not by spaces: a line number may hold them).
 SPLIT_RE = re.compile(r"[\r\n,，;；、]+")
 MAX_INPUT_CHARS = 4000  # more than MAX_ADDRESSES entries of the longest form
+TOO_LONG = f"一次最多填写 {MAX_INPUT_CHARS} 个字符，请分几次添加"
 
 # The voucher roles that see the supplier's cloud-side endpoints beside the declared addresses.
 ENDPOINT_ROLES = ("supplier", "province")
@@ -39,6 +40,8 @@ def split_entries(text: str) -> list[str]:
 
 def check_entries(v: Voucher, text: str) -> list[dict]:
     """Inline validation (nothing saved): each entry with its normalised value or why it is refused."""
+    if len(text or "") > MAX_INPUT_CHARS:  # never cut an entry in two
+        return [{"entry": "", "ok": False, "message": TOO_LONG}]
     declared = {a.value for a in usage.addresses_of(v.id)}
     out = []
     for entry in split_entries(text):
@@ -56,6 +59,8 @@ def check_entries(v: Voucher, text: str) -> list[dict]:
 def add_entries(v: Voucher, text: str, user) -> list[dict]:
     """Declare every entry typed (VER-1); each in a savepoint, so the good ones are kept and the bad
     ones refused by name. Returns each entry's result; the caller commits."""
+    if len(text or "") > MAX_INPUT_CHARS:  # cut at the limit, the last entry could be saved half typed
+        return [{"entry": "", "ok": False, "message": TOO_LONG}]
     results = []
     for entry in split_entries(text):
         try:

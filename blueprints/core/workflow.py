@@ -15,6 +15,7 @@ from models import AppStatus, Application, Enterprise, RegStatus, Role, Supplier
 from models import CatalogStatus, CatalogVersion, Cycle  # issue #4
 from models import ExpertReview, ProfileChange, db  # issue #3
 from models import SetStatus, Settlement  # issue #9
+from models import EntryStatus, ListEntry, ListStatus, Objection, ObjStatus, SettlementList  # issue #11
 
 
 class NotAllowed(Exception):
@@ -186,6 +187,33 @@ CYCLE = (
       confirm="公布后截止日期将在平台公示；以后提前截止日期须提前30天公告。确认公布？"),
 )
 
+# PUB-1: a city's draft settlement list is published (or given up); publicity and objections follow.
+SETTLEMENT_LIST = (
+    T(ListStatus.DRAFT, "publish", ListStatus.PUBLISHED, {C}, "发布公示",
+      confirm="发布后清单将在平台和公开页面公示，不能撤回。确认发布？"),
+    T(ListStatus.DRAFT, "discard", "discarded", {C}, "删除草稿", style="danger",
+      confirm="删除后清单中的兑现申请可列入下一份清单。确认删除？"),
+)
+
+# PUB-2, PUB-3: the city answers an objection or passes it to the province, which decides it.
+OBJECTION = (
+    T(ObjStatus.OPEN, "upheld", ObjStatus.UPHELD, {C}, "异议成立", style="danger", needs_reason=True,
+      confirm="异议成立：所涉条目将从清单撤下，其兑现申请退回地市重新审核。确认？"),
+    T(ObjStatus.OPEN, "dismissed", ObjStatus.DISMISSED, {C}, "异议不成立", needs_reason=True,
+      confirm="异议不成立：所涉条目恢复支付排队（原有顺序）。确认？"),
+    T(ObjStatus.OPEN, "escalate", ObjStatus.ESCALATED, {C}, "提交省级处理", style="secondary", needs_reason=True),
+    T(ObjStatus.ESCALATED, "upheld", ObjStatus.UPHELD, {P}, "异议成立", style="danger", needs_reason=True,
+      confirm="异议成立：所涉条目将从清单撤下，其兑现申请退回地市重新审核。确认？"),
+    T(ObjStatus.ESCALATED, "dismissed", ObjStatus.DISMISSED, {P}, "异议不成立", needs_reason=True,
+      confirm="异议不成立：所涉条目恢复支付排队（原有顺序）。确认？"),
+)
+
+# PAY-1: a committed entry's payment is recorded by its city. (Holding, releasing and removing an
+# entry follow its objections; committing follows a payout batch: payout.py, not buttons.)
+LIST_ENTRY = (
+    T(EntryStatus.COMMITTED, "pay", EntryStatus.PAID, {C}, "登记支付"),
+)
+
 WORKFLOWS: dict[type, tuple[str, tuple[Transition, ...]]] = {
     CatalogVersion: ("catalog_version", CATALOG_VERSION),
     Cycle: ("cycle", CYCLE),
@@ -194,6 +222,9 @@ WORKFLOWS: dict[type, tuple[str, tuple[Transition, ...]]] = {
     Application: ("application", APPLICATION),
     ProfileChange: ("profile_change", PROFILE_CHANGE),
     Settlement: ("settlement", SETTLEMENT),
+    SettlementList: ("settlement_list", SETTLEMENT_LIST),
+    Objection: ("objection", OBJECTION),
+    ListEntry: ("list_entry", LIST_ENTRY),
 }
 
 TERMINAL = {
@@ -204,6 +235,9 @@ TERMINAL = {
     "cycle": {"announced"},
     "profile_change": {R.APPROVED, R.REJECTED, R.WITHDRAWN},
     "settlement": {Z.APPROVED, Z.REJECTED},
+    "settlement_list": {ListStatus.PUBLISHED, "discarded"},
+    "objection": {ObjStatus.UPHELD, ObjStatus.DISMISSED},
+    "list_entry": {EntryStatus.PAID},
 }
 
 
@@ -268,6 +302,10 @@ STATUS_LABELS = {
     "announced": "已公布",
     "verification": "等待用量核验",
     "released": "已放弃",
+    # issue #11
+    "discarded": "已删除", "open": "地市处理中", "escalated": "省级处理中", "upheld": "异议成立",
+    "dismissed": "异议不成立", "listed": "已列入清单", "held": "异议处理中，暂缓支付", "removed": "已撤下",
+    "committed": "已列入支付批次", "paid": "已支付",
 }
 
 # What an audit event without a state change says on a timeline (the action names are the code's).
@@ -280,6 +318,10 @@ ACTION_LABELS = {
     "address_add": "申报企业端地址", "address_remove": "删除企业端地址", "usage_override": "省级核定上云用量",
     "usage_override_removed": "取消上云用量核定", "verified": "上云用量核验通过", "release": "放弃服务券",
     "void": "服务券作废", "generate": "生成完成情况表", "send": "下发完成情况表",
+    # issue #11: lists, objections, payout
+    "publish": "发布公示", "discard": "删除草稿", "raise": "提出异议", "escalate": "提交省级处理",
+    "upheld": "异议成立", "dismissed": "异议不成立", "hold": "因异议暂缓支付", "unhold": "恢复支付排队",
+    "remove": "从清单撤下", "reopen": "退回地市重新审核", "confirm": "确认支付批次", "pay": "登记支付",
 }
 
 STATUS_BADGE = {
@@ -287,4 +329,6 @@ STATUS_BADGE = {
     "returned": "warn", "approved": "ok", "rejected": "bad", "withdrawn": "muted",
     "issued": "ok", "void": "bad", "published": "ok", "announced": "ok",
     "verification": "info", "released": "muted",
+    "discarded": "muted", "open": "info", "escalated": "warn", "upheld": "bad", "dismissed": "ok",
+    "listed": "info", "held": "warn", "removed": "bad", "committed": "info", "paid": "ok",
 }

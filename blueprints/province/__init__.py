@@ -9,3 +9,4 @@ guard_blueprint(bp, Role.PROVINCE)
 
 from blueprints.province import routes, registrations, calendar, catalog, cycles, dashboard, applications, users, settlements, usage  # noqa: E402,F401  (registers the routes)
 from blueprints.province import usage_override, completion  # noqa: E402,F401  (issue #10: the usage override, completion tables)
+from blueprints.province import payout  # noqa: E402,F401  (issue #11: the payout overview, escalated objections)

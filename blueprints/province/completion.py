@@ -28,6 +28,15 @@ def _cycle(cycle_id) -> Cycle | None:
     return db.session.execute(db.select(Cycle).order_by(Cycle.id.desc()).limit(1)).scalar_one_or_none()
 
 
+def _posted_cycle() -> Cycle:
+    """The cycle a form names (never a default: a POST acts on the cycle its page showed), else 404."""
+    cycle_id = request.form.get("cycle_id", type=int)
+    cycle = db.session.get(Cycle, cycle_id) if cycle_id else None
+    if cycle is None:
+        abort(404)
+    return cycle
+
+
 def _page(cycle: Cycle | None, status: int = 200, error: str | None = None):
     cycles = db.session.execute(db.select(Cycle).order_by(Cycle.id.desc())).scalars().all()
     cities = db.session.execute(db.select(City).order_by(City.position, City.code)).scalars().all()
@@ -47,9 +56,7 @@ def completion_tables():
 @bp.route("/completion-tables/generate", methods=["POST"])
 def completion_generate():
     """Generate one city's table, or every city's ("all", a background job with progress)."""
-    cycle = _cycle(request.form.get("cycle_id", type=int))
-    if cycle is None:
-        abort(404)
+    cycle = _posted_cycle()
     city = request.form.get("city", "")
     counts = completion.cities_with_vouchers(cycle.id)
     if city != "all" and db.session.get(City, city) is None:
@@ -86,9 +93,7 @@ def completion_send(table_id: int):
 @bp.route("/completion-tables/send-all", methods=["POST"])
 def completion_send_all():
     """Send every city's latest table of the cycle that has not been sent yet."""
-    cycle = _cycle(request.form.get("cycle_id", type=int))
-    if cycle is None:
-        abort(404)
+    cycle = _posted_cycle()
     unsent = [t for t in completion.latest(cycle.id).values() if t.sent_at is None]
     for t in unsent:
         completion.send(t, current_user)

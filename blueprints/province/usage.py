@@ -16,6 +16,7 @@ from pathlib import Path
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload
 from wtforms import SelectField, StringField
 from wtforms.validators import Length, ValidationError
 
@@ -71,17 +72,24 @@ def _supplier_choices() -> list[tuple[str, str]]:
     return [("", "（不是供应商时留空）")] + [(str(i), n) for i, n in rows]
 
 
-def _org_rows() -> list:
+def _token_figures(orgs) -> dict[int, tuple]:
+    """org id -> (live tokens, last use) for a page of organisations, in one query."""
+    ids = [o.id for o in orgs]
+    if not ids:
+        return {}
     live = db.func.count(ApiToken.id).filter(ApiToken.revoked_at.is_(None))
-    return db.session.execute(
-        db.select(DataOrg, live, db.func.max(ApiToken.last_used_at))
-        .outerjoin(ApiToken, ApiToken.org_id == DataOrg.id).group_by(DataOrg.id).order_by(DataOrg.name)).all()
+    return {oid: (n, last) for oid, n, last in db.session.execute(
+        db.select(ApiToken.org_id, live, db.func.max(ApiToken.last_used_at))
+        .where(ApiToken.org_id.in_(ids)).group_by(ApiToken.org_id))}
 
 
 @bp.route("/data-orgs")
 def data_orgs():
     """The organisations that send connection records by API, with their live tokens and last use."""
-    return page("province/usage_orgs.html", rows=_org_rows(), kinds=KIND_LABELS)
+    # The supplier's name is shown per row: loaded with the page, not once per row.
+    q = db.select(DataOrg).options(joinedload(DataOrg.supplier)).order_by(DataOrg.name, DataOrg.id)
+    pg = paging.paginate(q, per_page=PER_PAGE)
+    return page("province/usage_orgs.html", pg=pg, figures=_token_figures(pg.items), kinds=KIND_LABELS, args={})
 
 
 @bp.route("/data-orgs/new", methods=["GET", "POST"])

@@ -15,6 +15,7 @@ from models import Voucher, db
 
 # The form's buttons -> usage.override's decision ("" removes the override).
 DECISIONS = {"verified": "verified", "not_verified": "not_verified", "clear": ""}
+MAX_REASON = 1000  # the textarea's maxlength
 DONE = {"verified": "已核定为已完成", "not_verified": "已核定为未完成", "": "已取消核定，恢复按连接记录判定"}
 
 
@@ -27,11 +28,17 @@ def voucher_usage_override(voucher_id: int):
         decision = DECISIONS.get(request.form.get("decision", ""))
         if decision is None:
             raise Refused("请选择核定结论")
+        if len(reason.strip()) > MAX_REASON:  # the form's maxlength; a longer one is not cut silently
+            raise Refused(f"核定理由最多 {MAX_REASON} 个字")
+        if decision == "" and not usage.status(v).override:  # a stale page: nothing to cancel
+            raise NotAllowed("该服务券没有省级核定，无需取消")
         usage.override(v, current_user, decision, reason)
     except (Refused, NotAllowed, StaleDataError) as exc:
         db.session.rollback()
         code = 422 if isinstance(exc, Refused) else 409  # a refusal; a stale or illegal step
         message = "该服务券已被他人处理，请刷新页面" if isinstance(exc, StaleDataError) else str(exc)
+        if code == 409:  # htmx does not swap a 409: the message travels as a toast
+            flash(message, "error")
         ctx = usage_pages.voucher_context(v, "province", current_user, override_error=message, reason_text=reason)
         return page("voucher_view.html", block="usage", status=code, **ctx)
     db.session.commit()

@@ -39,4 +39,4 @@ def healthz():
     return jsonify(status="ok")
 
 
-from blueprints.public import suppliers, catalog, verify  # noqa: E402,F401  (registers the routes)
+from blueprints.public import suppliers, catalog, verify, lists  # noqa: E402,F401  (registers the routes)
