@@ -290,3 +290,45 @@ def test_payout_public_routes_are_open_to_everyone(app, login):
     _check_route_table(app, login, PAYOUT_PUBLIC_ROUTES)
     mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ == "blueprints.public.lists"]
     assert sorted(mine) == sorted({k.partition(" ")[0] for k in PAYOUT_PUBLIC_ROUTES})
+
+
+# Issue #11: the city's settlement lists, objections, payout and payments. An empty POST to the list form is a
+# refusal (422: no period); to the payout confirm a refusal (422: no period with a budget).
+PAYOUT_CITY_ROUTES = {
+    "city.payout_lists": ({Role.CITY}, 200),
+    "city.payout_list_create": ({Role.CITY}, 422),
+    "city.payout_list_detail": ({Role.CITY}, 404),
+    "city.payout_list_act": ({Role.CITY}, 404),
+    "city.payout_list_documents": ({Role.CITY}, 404),
+    "city.objections": ({Role.CITY}, 200),
+    "city.objection_detail": ({Role.CITY}, 404),
+    "city.objection_detail POST": ({Role.CITY}, 404),
+    "city.payout": ({Role.CITY}, 200),
+    "city.payout_confirm": ({Role.CITY}, 422),
+    "city.payout_batches": ({Role.CITY}, 200),
+    "city.payout_batch": ({Role.CITY}, 404),
+    "city.entry_pay": ({Role.CITY}, 404),
+    "city.payout_batch_payments": ({Role.CITY}, 404),
+}
+
+
+def test_payout_city_routes_allow_the_city_and_refuse_the_others(app, login):
+    # rule: ROLE-8, PUB-1, PUB-2, PAY-1
+    _check_route_table(app, login, PAYOUT_CITY_ROUTES)
+    mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ == "blueprints.city.payout"]
+    assert sorted(mine) == sorted({k.partition(" ")[0] for k in PAYOUT_CITY_ROUTES})
+
+
+def test_payout_workflows_state_who_may_act(app):
+    # rule: ROLE-8, PUB-1, PUB-2, PUB-3, PAY-1 -- transition by transition, exactly which roles may act
+    from blueprints.core import workflow
+
+    def table(rows):
+        return {(t.source, t.action): set(t.roles) for t in rows}
+
+    assert table(workflow.SETTLEMENT_LIST) == {("draft", "publish"): {Role.CITY}, ("draft", "discard"): {Role.CITY}}
+    assert table(workflow.OBJECTION) == {
+        ("open", "upheld"): {Role.CITY}, ("open", "dismissed"): {Role.CITY}, ("open", "escalate"): {Role.CITY},
+        ("escalated", "upheld"): {Role.PROVINCE}, ("escalated", "dismissed"): {Role.PROVINCE},
+    }
+    assert table(workflow.LIST_ENTRY) == {("committed", "pay"): {Role.CITY}}

@@ -68,3 +68,29 @@ def test_health_notices_go_once_to_both_sides_for_vouchers_still_short(app):
     for ids, title in ((ent_users, "服务券上云用量尚未达标"), (sup_users, "客户服务券上云用量尚未达标")):
         got = db.session.execute(db.select(Notice).where(Notice.user_id.in_(ids), Notice.title == title)).scalars().all()
         assert got and "已计 2 / 5 天" in got[0].body
+
+
+def test_a_domain_name_is_not_an_enterprise_side_address(app):
+    # rule: VER-1 -- domains are the supplier's cloud side; a line number is still accepted
+    import pytest
+
+    with pytest.raises(usage.AddressError, match="是域名"):
+        usage.parse_declared("api.example.com")
+    assert usage.parse_declared("gz-zx-00123") == ("line", "GZ-ZX-00123")
+
+
+def test_the_override_says_which_way_on_the_timeline(app):
+    # rule: VER-3, SUP-1
+    from models import AuditEvent
+
+    v = make_voucher()
+    usage.override(v, make_user(Role.PROVINCE), "not_verified", "现场核查：服务未部署")
+    ev = db.session.execute(db.select(AuditEvent).where(AuditEvent.action == "usage_override")).scalar_one()
+    assert ev.reason == "核定为未完成：现场核查：服务未部署"
+
+
+def test_no_health_notice_once_the_settlement_is_approved(app):
+    # rule: VER-3 -- the addresses can no longer change: no notice asking to fix them
+    st = make_settlement(stage="approved")
+    deadline = st.cycle.settlement_deadline
+    assert usage.health_notices(on=deadline - dt.timedelta(days=15)) == 0

@@ -61,6 +61,9 @@ def parse_declared(text: str) -> tuple[str, str]:
         if kind == "ip" or net.num_addresses == 1:
             return "ip", str(net.network_address)
         return "net", str(net)
+    if DOMAIN_RE.match(raw.lower().rstrip(".")) and re.search(r"[a-z]", raw.lower().rsplit(".", 1)[-1]):
+        raise AddressError(f"“{raw}”是域名，不是企业端地址：请填写贵企业的公网出口 IP 地址、网段或专线号"
+                           "（云端的域名由供应商在单位资料中填写）")
     line = raw.upper().replace(" ", "")
     if not LINE_RE.match(line):
         raise AddressError(f"“{raw}”不是有效的地址或专线号（专线号为 4 至 40 位字母、数字或 - _ / .）")
@@ -296,8 +299,9 @@ def override(v: Voucher, user, decision: str, reason: str) -> None:
     u.override, u.override_reason = decision, reason
     u.override_by, u.override_at = getattr(user, "id", None), now()
     db.session.flush()
+    said = {"verified": "核定为已完成：", "not_verified": "核定为未完成："}.get(decision, "")
     audit.record("voucher", v.id, "usage_override" if decision else "usage_override_removed", actor=user,
-                 reason=reason, data={"from": before, "to": decision})
+                 reason=said + reason if reason else said.rstrip("："), data={"from": before, "to": decision})
     if status(v, u).verified:
         s = db.session.execute(db.select(Settlement).where(Settlement.voucher_id == v.id)).scalar_one_or_none()
         if s is not None and s.status == SetStatus.VERIFICATION:
@@ -315,6 +319,7 @@ def health_notices(on: dt.date | None = None) -> int:
         db.select(Voucher, VoucherUsage).join(Cycle, Cycle.id == Voucher.cycle_id)
         .outerjoin(VoucherUsage, VoucherUsage.voucher_id == Voucher.id)
         .where(Voucher.status == VoucherStatus.ISSUED,
+               Voucher.id.not_in(db.select(Settlement.voucher_id).where(Settlement.status == SetStatus.APPROVED)),
                Cycle.settlement_deadline <= on + dt.timedelta(days=HEALTH_DAYS_BEFORE),
                Cycle.settlement_deadline >= on,
                db.or_(VoucherUsage.voucher_id.is_(None), VoucherUsage.warned_at.is_(None)))
