@@ -314,7 +314,7 @@ def _own_batch(batch_id: int) -> PayoutBatch:
 def _batch_page(batch: PayoutBatch, status: int = 200, **ctx):
     q = request.args.get("q", "")
     stmt = _search(_entry_rows(db.select(ListEntry).where(ListEntry.batch_id == batch.id)), q).order_by(
-        ListEntry.status.desc(), ListEntry.submitted_at, ListEntry.id)  # committed (unpaid) first
+        ListEntry.status.asc(), ListEntry.submitted_at, ListEntry.id)  # committed (unpaid) before paid
     pg = paging.paginate(stmt, per_page=ENTRIES_PER_PAGE, scalars=False)
     ctx.setdefault("errors", {})
     ctx.setdefault("upload_errors", [])

@@ -600,16 +600,19 @@ def place_of(entry: ListEntry, alloc_cache: dict | None = None) -> Place:
         return Place("listed", entry, lst)
     if in_publicity(lst):
         return Place("publicity", entry, lst)
-    period = current_period(entry.city_code)
+    cache = alloc_cache if alloc_cache is not None else {}  # one page's places: each figure read once
+    if ("period", entry.city_code) not in cache:
+        cache["period", entry.city_code] = current_period(entry.city_code)
+    period = cache["period", entry.city_code]
     if period is None:
         return Place("queued", entry, lst)
     key = (entry.city_code, period)
-    cache = alloc_cache if alloc_cache is not None else {}
     if key not in cache:
         cache[key] = propose(entry.city_code, period)[0]
+        cache["left", *key] = budgets_left(entry.city_code, period)
     alloc = cache[key]
     found = alloc.place_of(entry.id)
-    general, pilot = budgets_left(entry.city_code, period)
+    general, pilot = cache["left", *key]
     if found is None:
         return Place("queued", entry, lst, period=period, general_left=general, pilot_left=pilot)
     pos, ahead, fund = found
