@@ -445,20 +445,20 @@ def payable(city_code: str, on: dt.date | None = None):
             .order_by(ListEntry.submitted_at, ListEntry.id))
 
 
-def items_for(city_code: str, period: str, on: dt.date | None = None) -> tuple[list[Item], dict[int, ListEntry]]:
-    rows = db.session.execute(payable(city_code, on)).all()
+def items_for(city_code: str, period: str, on: dt.date | None = None) -> list[Item]:
+    """The city's payable entries as the allocation sees them (columns only: a public page asks this too)."""
+    q = payable(city_code, on).with_only_columns(ListEntry.id, ListEntry.amount_fen, ListEntry.pilot,
+                                                 ListEntry.submitted_at, SettlementList.period)
     mark = period_key(period)
-    items, entries = [], {}
-    for e, listed_in in rows:
-        items.append(Item(e.id, e.amount_fen, bool(e.pilot), period_key(listed_in) < mark, (e.submitted_at, e.id)))
-        entries[e.id] = e
-    return items, entries
+    return [Item(i, amount, bool(pilot), period_key(listed_in) < mark, (submitted, i))
+            for i, amount, pilot, submitted, listed_in in db.session.execute(q).all()]
 
 
-def propose(city_code: str, period: str, on: dt.date | None = None) -> tuple[Allocation, dict[int, ListEntry]]:
-    items, entries = items_for(city_code, period, on)
+def propose(city_code: str, period: str, on: dt.date | None = None) -> tuple[Allocation, dict[int, Item]]:
+    """The batch a payout for the period would make now, and the items it considered by id."""
+    items = items_for(city_code, period, on)
     general, pilot = budgets_left(city_code, period)
-    return allocate(items, general_left=general, pilot_left=pilot), entries
+    return allocate(items, general_left=general, pilot_left=pilot), {i.id: i for i in items}
 
 
 def fingerprint(a: Allocation) -> str:
@@ -505,9 +505,9 @@ def confirm(city_code: str, period: str, user, seen: str) -> PayoutBatch:
                 raise Stale("部分条目已被其他支付批次处理，请刷新后重试")
     for b in budgets.values():
         db.session.refresh(b)
-    for e in entries.values():
-        if e in db.session:
-            db.session.expire(e)
+    for obj in list(db.session.identity_map.values()):  # loaded entries read their new state
+        if isinstance(obj, ListEntry) and obj.id in entries:
+            db.session.expire(obj)
     audit.record("payout_batch", batch.id, "confirm", actor=user, to_state="confirmed",
                  data={"period": period, "entries": len(alloc.paid), "pilot_fen": alloc.pilot_fen,
                        "general_fen": alloc.general_fen, "waiting": len(alloc.waiting)})
