@@ -1218,3 +1218,154 @@ class ObjectionEntry(db.Model):
     __tablename__ = "objection_entry"
     objection_id: Mapped[int] = mapped_column(ForeignKey("objection.id"), primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("list_entry.id"), primary_key=True, index=True)
+
+
+# --------------------------------------------------------------------------- supervision (issue #12)
+
+
+class PilotUnit(db.Model):
+    """A supplier the province selected as a pilot unit, with its plan (PIL-1); revoked when it fails the
+    plan (PIL-4). Supplier.is_pilot mirrors "has an active pilot unit" (PIL-2 reads it)."""
+
+    __tablename__ = "pilot_unit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"), index=True)
+    plan_title: Mapped[str] = mapped_column(String(200))
+    partners: Mapped[str] = mapped_column(Text, default="")  # industry partners, one per line
+    targets: Mapped[str] = mapped_column(Text, default="")
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+    plan_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stored_file.id"))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | revoked
+    selected_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    selected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str] = mapped_column(Text, default="")
+
+    supplier: Mapped[Supplier] = relationship()
+    plan_file: Mapped[Optional[StoredFile]] = relationship()
+
+
+class SpotCheck(db.Model):
+    """An on-site spot check by the province or a city (SUP-2): target, date, inspectors, findings, result."""
+
+    __tablename__ = "spot_check"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_type: Mapped[str] = mapped_column(String(16))  # enterprise | supplier | voucher
+    target_id: Mapped[int] = mapped_column(Integer)
+    city_code: Mapped[Optional[str]] = mapped_column(ForeignKey("city.code"))  # the recording city; None: province
+    target_city: Mapped[Optional[str]] = mapped_column(ForeignKey("city.code"))  # the target's city (scope)
+    checked_on: Mapped[dt.date] = mapped_column(Date)
+    inspectors: Mapped[str] = mapped_column(String(300))
+    findings: Mapped[str] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(String(16))  # pass | issues | fail
+    file_ids: Mapped[list] = mapped_column(JSON, default=list)
+    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    __table_args__ = (Index("ix_spot_check_target", "target_type", "target_id"),
+                      Index("ix_spot_check_city", "target_city", "id"))
+
+
+class Recovery(db.Model):
+    """A recovery (收回) of the unreasonable part of a paid voucher found by an audit (REL-2)."""
+
+    __tablename__ = "recovery"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    voucher_id: Mapped[int] = mapped_column(ForeignKey("voucher.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("list_entry.id"), index=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    spot_check_id: Mapped[Optional[int]] = mapped_column(ForeignKey("spot_check.id"))
+    finding: Mapped[str] = mapped_column(Text, default="")  # the audit finding it rests on
+    recorded_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    returned_on: Mapped[Optional[dt.date]] = mapped_column(Date)
+    returned_ref: Mapped[str] = mapped_column(String(60), default="")
+    __table_args__ = (CheckConstraint("amount_fen > 0", name="ck_recovery_positive"),)
+
+
+class Sanction(db.Model):
+    """A measure against an enterprise or a supplier (REL-3, SUP-4): disqualified for a cycle and the next
+    (kind "disqualify", cycle_id), suspended until lifted ("suspend"), or cancelled for fraud ("cancel")."""
+
+    __tablename__ = "sanction"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enterprise_id: Mapped[Optional[int]] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    supplier_id: Mapped[Optional[int]] = mapped_column(ForeignKey("supplier.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # disqualify | suspend | cancel
+    cycle_id: Mapped[Optional[int]] = mapped_column(ForeignKey("cycle.id"))  # disqualify: from this cycle
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    lifted_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    lifted_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    lift_reason: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (CheckConstraint("(enterprise_id IS NULL) <> (supplier_id IS NULL)", name="ck_sanction_one_party"),)
+
+
+class SupplierRating(db.Model):
+    """An enterprise's rating of its supplier (1-5, comment) once its settlement is approved (SUP-3)."""
+
+    __tablename__ = "supplier_rating"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), unique=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprise.id"))
+    stars: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    __table_args__ = (CheckConstraint("stars BETWEEN 1 AND 5", name="ck_rating_stars"),)
+
+
+class SupplierAward(db.Model):
+    """广东省工业互联网优秀供应商 for a year (SUP-3)."""
+
+    __tablename__ = "supplier_award"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    awarded_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    awarded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    __table_args__ = (UniqueConstraint("supplier_id", "year", name="uq_supplier_award_year"),)
+
+
+class SupplierQuota(db.Model):
+    """A supplier's yearly cap on face value issued through it; issued_fen never passes quota_fen (the
+    province's default per supplier type, adjusted with a reason)."""
+
+    __tablename__ = "supplier_quota"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    quota_fen: Mapped[int] = mapped_column(BigInteger)
+    issued_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table_args__ = (
+        UniqueConstraint("supplier_id", "year", name="uq_supplier_quota_year"),
+        CheckConstraint("issued_fen >= 0 AND issued_fen <= quota_fen", name="ck_supplier_quota_not_exceeded"),
+    )
+
+
+class Complaint(db.Model):
+    """A public message or complaint (SUP-5): a tracking number, the province's (or a city's) answer
+    within a working-day deadline; a complaint about a supplier counts in its evaluation once upheld."""
+
+    __tablename__ = "complaint"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tracking_no: Mapped[str] = mapped_column(String(20), unique=True)
+    category: Mapped[str] = mapped_column(String(20))  # consult | complaint | report | suggestion
+    text: Mapped[str] = mapped_column(Text)
+    contact_name: Mapped[str] = mapped_column(String(100), default="")
+    contact: Mapped[str] = mapped_column(String(100), default="")
+    supplier_id: Mapped[Optional[int]] = mapped_column(ForeignKey("supplier.id"), index=True)  # about a supplier
+    file_ids: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | answered
+    city_code: Mapped[Optional[str]] = mapped_column(ForeignKey("city.code"))  # forwarded to this city
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    upheld: Mapped[Optional[bool]] = mapped_column(Boolean)  # for a complaint: found justified
+    answer: Mapped[str] = mapped_column(Text, default="")
+    answered_by: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    answered_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    __table_args__ = (Index("ix_complaint_queue", "status", "city_code", "due_on", "id"),)
