@@ -78,7 +78,9 @@ def supplier_problem(supplier: Supplier | None, cycle_id: int | None) -> str | N
     until = supplier.disqualified_until_cycle_id
     if until is not None and cycle_id is not None and cycle_id <= until:
         return f"供应商“{supplier.name}”在本批次被取消资格"
-    return None
+    from blueprints.core.supervision import sanction_problem  # REL-3, SUP-4
+
+    return sanction_problem(supplier=supplier, cycle_id=cycle_id)
 
 
 def contract_key(contract_no: str | None) -> str:
@@ -158,12 +160,20 @@ def _enterprise_checks(e: Enterprise, on: dt.date, cycle_id: int | None) -> list
         checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, "该企业本批次的申领资格已被暂停（DL-3）"))
     elif pen is not None and suspended_for(pen, cycle_id):
         checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, pen.text))
+    elif (sanctioned := _sanction(e, cycle_id)) is not None:  # SUP-4: suspended or cancelled by the province
+        checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, sanctioned))
     elif pen is not None and pen.void_count:
         note = f"；{pen.text}" if pen.text else f"（已有 {pen.void_count} 张服务券作废，累计 2 张将暂停下一批次申领）"
         checks.append(Check("ELIG-8", "申领资格未被暂停或取消", True, "本批次申领资格正常" + note))
     else:
         checks.append(Check("ELIG-8", "申领资格未被暂停或取消", True, "申领资格正常"))
     return checks
+
+
+def _sanction(e: Enterprise, cycle_id: int | None) -> str | None:
+    from blueprints.core.supervision import sanction_problem
+
+    return sanction_problem(enterprise=e, cycle_id=cycle_id)
 
 
 def _application_checks(a: Application) -> list[Check]:

@@ -134,6 +134,11 @@ def approve(a: Application, user) -> Voucher:
             f"更早提交的待审申领占用 {yuan(pending)}），不能发放（AMT-2、AMT-3）")
     if not take_city_quota(a.city_code, a.cycle.year, face):
         raise IssueRefused(_quota_message(a.city_code, a.cycle.year, face))
+    from blueprints.core.supervision import take_supplier_quota
+
+    supplier_full = take_supplier_quota(a.supplier, a.cycle.year, face)  # the supplier's yearly cap
+    if supplier_full:
+        raise IssueRefused(supplier_full)
     a.decided_at = now()
     a.due_on = None
     workflow.apply(a, "approve", user, data={"face_value_fen": face, "item_amount_fen": a.item_amount_fen,

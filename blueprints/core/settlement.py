@@ -732,6 +732,9 @@ def release(v: Voucher, user) -> str:
     db.session.execute(
         db.update(CityTarget).where(CityTarget.city_code == v.city_code, CityTarget.year == v.cycle.year)
         .values(issued_fen=CityTarget.issued_fen - v.face_value_fen).execution_options(synchronize_session=False))
+    from blueprints.core.supervision import give_back_supplier_quota
+
+    give_back_supplier_quota(v)
     # A draft settlement stays (its files and timeline belong to it); the voucher can no longer be filed.
     return VoucherStatus.RELEASED
 
