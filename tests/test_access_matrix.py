@@ -332,3 +332,37 @@ def test_payout_workflows_state_who_may_act(app):
         ("escalated", "upheld"): {Role.PROVINCE}, ("escalated", "dismissed"): {Role.PROVINCE},
     }
     assert table(workflow.LIST_ENTRY) == {("committed", "pay"): {Role.CITY}}
+
+
+# Issue #12: spot checks and recoveries (city: its own; province: all), pilot units, sanctions, supplier quotas
+# (province) and the public pilot list. An empty POST to a form is a refusal (422); to an unknown record 404.
+SUPERVISION_ROUTES = {
+    "city.spot_checks": ({Role.CITY}, 200),
+    "city.spot_check_create": ({Role.CITY}, 422),
+    "city.recoveries": ({Role.CITY}, 200),
+    "city.recovery_create": ({Role.CITY}, 422),
+    "city.recovery_returned": ({Role.CITY}, 404),
+    "province.spot_checks": ({Role.PROVINCE}, 200),
+    "province.spot_check_create": ({Role.PROVINCE}, 422),
+    "province.recoveries": ({Role.PROVINCE}, 200),
+    "province.recovery_create": ({Role.PROVINCE}, 422),
+    "province.recovery_returned": ({Role.PROVINCE}, 404),
+    "province.pilots": ({Role.PROVINCE}, 200),
+    "province.pilot_create": ({Role.PROVINCE}, 422),
+    "province.pilot_revoke": ({Role.PROVINCE}, 404),
+    "province.sanctions": ({Role.PROVINCE}, 200),
+    "province.sanction_create": ({Role.PROVINCE}, 422),
+    "province.sanction_lift": ({Role.PROVINCE}, 404),
+    "province.supplier_quotas": ({Role.PROVINCE}, 200),
+    "province.supplier_quota_defaults": ({Role.PROVINCE}, 422),
+    "province.supplier_quota_set": ({Role.PROVINCE}, 404),
+    "public.pilots": ({PUBLIC}, 200),
+}
+
+
+def test_supervision_routes_allow_their_roles_and_refuse_the_others(app, login):
+    # rule: ROLE-8, SUP-2, REL-2, PIL-1, SUP-4
+    _check_route_table(app, login, SUPERVISION_ROUTES)
+    modules = ("blueprints.province.supervision", "blueprints.core.supervision_pages", "blueprints.public.pilots")
+    mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ in modules]
+    assert sorted(mine) == sorted({k.partition(" ")[0] for k in SUPERVISION_ROUTES})

@@ -88,6 +88,9 @@ def voucher_context(v: Voucher, role: str, user, **extra) -> dict:
                usage_row=db.session.get(VoucherUsage, v.id), addresses=usage.addresses_of(v.id),
                kind_labels=KIND_LABELS, editable_problem=None, endpoints=None, results=None, retry_text="",
                override_error=None, reason_text="", checked=None, oob=False)
+    from blueprints.core import supervision
+
+    ctx["recoveries"] = supervision.recoveries_of(v.id)  # REL-2: shown to everyone who sees the voucher
     if role == "enterprise":
         ctx["editable_problem"] = usage.addresses_editable(v)
     if role in ENDPOINT_ROLES:

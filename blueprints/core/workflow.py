@@ -322,6 +322,11 @@ ACTION_LABELS = {
     "publish": "发布公示", "discard": "删除草稿", "raise": "提出异议", "escalate": "提交省级处理",
     "upheld": "异议成立", "dismissed": "异议不成立", "hold": "因异议暂缓支付", "unhold": "恢复支付排队",
     "remove": "从清单撤下", "reopen": "退回地市重新审核", "confirm": "确认支付批次", "pay": "登记支付",
+    # issue #12: supervision
+    "spot_check": "现场核查", "recovery": "登记资金收回", "recovery_returned": "收回资金已退回",
+    "sanction_disqualify": "取消本批次及下一批次资格", "sanction_suspend": "暂停资格", "sanction_cancel": "取消资格（骗补）",
+    "sanction_lift": "恢复资格", "pilot_select": "遴选为试点单位", "pilot_revoke": "撤销试点单位称号",
+    "quota_set": "调整发放上限", "select": "遴选", "revoke": "撤销",
 }
 
 STATUS_BADGE = {

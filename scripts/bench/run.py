@@ -15,7 +15,8 @@ Environment: BENCH_QUICK=1 (1 run of 3 s per page), BENCH_ENGINES=postgresql,sql
 BENCH_SIZES=1000,50000, BENCH_RUNS, BENCH_DURATION (seconds, every size), BENCH_PG_URL
 (server URL without a database; default postgresql://postgres@127.0.0.1:5432), BENCH_DOCS=0
 to skip the document figures, BENCH_USAGE=0 to skip the connection-record import (BENCH_USAGE_ROWS,
-default 10000000), BENCH_SCHEMA_FROM_MODELS=1 to add the tables and indexes models.py
+default 10000000), BENCH_LIST=0 to skip the settlement list and payout allocation
+(scripts/bench/settlement_list.py), BENCH_SCHEMA_FROM_MODELS=1 to add the tables and indexes models.py
 has and the migrations do not have yet (a stop-gap while a migration is being written).
 """
 from __future__ import annotations
@@ -751,6 +752,11 @@ def main() -> None:
                                 "--rows", os.environ.get("BENCH_USAGE_ROWS", "10000000")],
                                cwd=ROOT, capture_output=True, text=True)
         table += "\n" + (usage.stdout if usage.returncode == 0 else f"usage import failed: {usage.stderr[-2000:]}\n")
+    if os.environ.get("BENCH_LIST", "1") != "0":  # issue 11: settlement list PDF/xlsx, payout allocation
+        log("settlement list: 5,000-row PDF and xlsx, allocation of 10,000 entries")
+        lst = subprocess.run([str(BIN / "python"), str(HERE / "settlement_list.py"), "--markdown"],
+                             cwd=ROOT, capture_output=True, text=True)
+        table += "\n" + (lst.stdout if lst.returncode == 0 else f"settlement list failed: {lst.stderr[-2000:]}\n")
     (OUT / "results.md").write_text(table)
     (OUT / "results.json").write_text(json.dumps({"results": {e: {str(k): v for k, v in r.items()}
                                                               for e, r in results.items()}, "docs": docs},
