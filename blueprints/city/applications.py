@@ -10,6 +10,7 @@ from blueprints.city import bp
 from blueprints.city.app_forms import QueueFilter, VoucherFilter
 from blueprints.core import audit, eligibility, exports, issuance, paging, timeutil
 from blueprints.core import application as flow
+from blueprints.core import signals
 from blueprints.core.access import can_see, get_visible_or_404
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.nav import register_nav, register_panel
@@ -75,7 +76,8 @@ def _detail(a: Application, status: int = 200, reason_error: str | None = None):
     return page("application_view.html", status=status, a=a, role="city", voucher=voucher,
                 checks=eligibility.check(a.enterprise, a), preview=flow.review_preview(a), quota=quota,
                 days=timeutil.working_days_left(a.due_on) if a.due_on else None,
-                reasons=flow.CITY_RETURN_REASONS, reason_error=reason_error, events=audit.timeline("application", a.id))
+                reasons=flow.CITY_RETURN_REASONS, reason_error=reason_error, events=audit.timeline("application", a.id),
+                signals=signals.for_application(a))
 
 
 @bp.route("/applications/<int:app_id>")

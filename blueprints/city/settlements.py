@@ -10,6 +10,7 @@ from blueprints.city.settlement_forms import SettlementFilter
 from blueprints.core import exports, paging, timeutil
 from blueprints.core import settlement as flow
 from blueprints.core import settlement_pages as pages
+from blueprints.core import signals
 from blueprints.core.access import get_visible_or_404
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.money import yuan
@@ -65,7 +66,7 @@ def settlement_bulk_approve():
 def _detail(st: Settlement, status: int = 200, **extra):
     return page("settlement_view.html", status=status,
                 **pages.view_context(st, "city", current_user, actions_template="city/settlement_actions.html",
-                                     reasons=flow.CITY_RETURN_REASONS, **extra))
+                                     reasons=flow.CITY_RETURN_REASONS, signals=signals.for_settlement(st), **extra))
 
 
 def _refused(st: Settlement, exc: Exception, field: str = "error", **extra):

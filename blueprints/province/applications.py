@@ -9,6 +9,7 @@ from flask import request
 from sqlalchemy.orm import joinedload
 
 from blueprints.core import audit, eligibility, issuance, paging, snapshots
+from blueprints.core import signals
 from blueprints.core.access import get_visible_or_404
 from blueprints.core.htmx import page
 from blueprints.core.nav import register_nav, register_panel
@@ -92,7 +93,7 @@ def application_detail(app_id: int):
     a = get_visible_or_404(Application, app_id)
     voucher = db.session.execute(db.select(Voucher).where(Voucher.application_id == a.id)).scalar_one_or_none()
     return page("application_view.html", a=a, role="province", voucher=voucher, checks=eligibility.check(a.enterprise, a),
-                events=audit.timeline("application", a.id))
+                events=audit.timeline("application", a.id), signals=signals.for_application(a))
 
 
 @bp.route("/vouchers")

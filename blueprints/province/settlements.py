@@ -8,6 +8,7 @@ from flask_login import current_user
 from blueprints.core import paging
 from blueprints.core import settlement as flow
 from blueprints.core import settlement_pages as pages
+from blueprints.core import signals
 from blueprints.core.access import get_visible_or_404
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.nav import register_nav
@@ -39,7 +40,7 @@ def settlement_list():
 def _detail(st: Settlement, status: int = 200, **extra):
     return page("settlement_view.html", status=status,
                 **pages.view_context(st, "province", current_user, actions_template="province/settlement_actions.html",
-                                     **extra))
+                                     signals=signals.for_settlement(st), **extra))
 
 
 @bp.route("/settlements/<int:st_id>")
