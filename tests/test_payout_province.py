@@ -103,10 +103,11 @@ def world(app):
 GZ_2026_2 = dict(general_cap=50_000 * Y, pilot_cap=20_000 * Y, general_committed=40_000 * Y,
                  pilot_committed=15_000 * Y, paid_count=1, paid_fen=40_000 * Y, unpaid_count=1, unpaid_fen=15_000 * Y,
                  waiting_count=3, waiting_fen=58_000 * Y, carried_count=1, carried_fen=30_000 * Y,
-                 held_count=1, held_fen=5_000 * Y)
+                 held_count=1, held_fen=5_000 * Y, recovered_fen=0, net_paid_fen=40_000 * Y)
 SZ_2026_2 = dict(general_cap=30_000 * Y, pilot_cap=0, general_committed=10_000 * Y, pilot_committed=0,
                  paid_count=0, paid_fen=0, unpaid_count=1, unpaid_fen=10_000 * Y, waiting_count=1,
-                 waiting_fen=25_000 * Y, carried_count=0, carried_fen=0, held_count=0, held_fen=0)
+                 waiting_fen=25_000 * Y, carried_count=0, carried_fen=0, held_count=0, held_fen=0,
+                 recovered_fen=0, net_paid_fen=0)
 
 
 def test_the_overview_figures_are_exact(world):

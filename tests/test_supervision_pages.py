@@ -55,6 +55,8 @@ def test_recoveries_from_the_page_never_exceed_what_was_paid(app, login):
     assert rec.amount_fen == 10_000_00
     r = c.post(f"/province/recoveries/{rec.id}/returned", data={"returned_on": today().isoformat(), "returned_ref": "BACK-1"})
     assert r.status_code == 303
+    overview = c.get("/province/payout?period=2026-1").get_data(as_text=True)  # the province's figures net it out
+    assert "审计收回 ¥10,000.00" in overview
     # the voucher shows it to its enterprise
     from models import User
 

@@ -40,7 +40,7 @@ WAIT_LONG_DAYS = 14
 
 FIELDS = ("general_cap", "pilot_cap", "general_committed", "pilot_committed", "paid_count", "paid_fen",
           "unpaid_count", "unpaid_fen", "waiting_count", "waiting_fen", "carried_count", "carried_fen",
-          "held_count", "held_fen")
+          "held_count", "held_fen", "recovered_fen", "net_paid_fen")
 
 # The xlsx columns: (header, field, kind).
 XLSX_COLUMNS = (
@@ -51,6 +51,7 @@ XLSX_COLUMNS = (
     ("待支付（笔）", "waiting_count", "n"), ("待支付（元）", "waiting_fen", "fen"),
     ("其中上期顺延（笔）", "carried_count", "n"), ("其中上期顺延（元）", "carried_fen", "fen"),
     ("异议暂缓（笔）", "held_count", "n"), ("异议暂缓（元）", "held_fen", "fen"),
+    ("审计收回（元）", "recovered_fen", "fen"), ("扣除收回后实付（元）", "net_paid_fen", "fen"),
 )
 
 
@@ -107,6 +108,16 @@ def overview(period: str, on: dt.date | None = None) -> tuple[list[tuple[City, d
         if parse_period(listed_in) == listed_in and payout.period_key(listed_in) < mark:
             r["carried_count"] += n
             r["carried_fen"] += int(fen or 0)
+    # rule: REL-2 -- recoveries on entries paid from the period's budgets are netted out of what was paid
+    from models import Recovery
+
+    for code, fen in db.session.execute(
+            db.select(Budget.city_code, db.func.sum(Recovery.amount_fen))
+            .join(ListEntry, ListEntry.id == Recovery.entry_id).join(Budget, Budget.id == ListEntry.budget_id)
+            .where(Budget.period == period).group_by(Budget.city_code)):
+        row(code)["recovered_fen"] += int(fen or 0)
+    for r in figures.values():
+        r["net_paid_fen"] = r["paid_fen"] - r["recovered_fen"]
     # rule: PUB-4 -- held under an unresolved objection
     for code, n, fen in db.session.execute(
             db.select(ListEntry.city_code, db.func.count(), db.func.sum(ListEntry.amount_fen))
