@@ -258,7 +258,7 @@ def test_no_submission_after_the_application_deadline(app, login):
         c = login(w.ent_user)
         r = c.post(f"/enterprise/applications/{a.id}/edit", data=form_data(w, do="submit", contract_no=a.contract_no))
         assert r.status_code == 422
-        assert "截止" in r.get_data(as_text=True) and "DL-5" in r.get_data(as_text=True)
+        assert "截止" in r.get_data(as_text=True) and "不能再提交" in r.get_data(as_text=True)
         db.session.refresh(a)
         assert a.status == AppStatus.DRAFT
         assert "目前没有正在受理申领的批次" in c.get("/enterprise/applications/new").get_data(as_text=True)
@@ -311,7 +311,7 @@ def test_related_party_needs_both_commitments_and_is_flagged(app, login):
     assert "related-notice" in live and "fair-price-commitment" in live
     r = c.post(f"/enterprise/applications/{a.id}/edit", data=with_file(form_data(w, do="submit")),
                content_type="multipart/form-data")
-    assert r.status_code == 422 and "REL-1" in r.get_data(as_text=True)
+    assert r.status_code == 422 and "公允" in r.get_data(as_text=True)
     r = c.post(f"/enterprise/applications/{a.id}/edit", data=form_data(w, do="submit", enterprise_fair_price="y",
                                                                        nonce="n-2"))
     assert r.status_code == 303
@@ -393,7 +393,7 @@ def test_a_supplier_that_is_not_a_pilot_unit_cannot_mark_pilot(app, login):
     c = login(w.sup_user)
     assert "标记为试点" not in c.get(f"/supplier/applications/{a.id}").get_data(as_text=True)
     r = c.post(f"/supplier/applications/{a.id}/confirm", data={"pilot": "y"})
-    assert r.status_code == 409 and "PIL-2" in r.get_data(as_text=True)
+    assert r.status_code == 409 and "只有试点单位才能将申领标记为试点" in r.get_data(as_text=True)
     db.session.refresh(a)
     assert not a.pilot and a.status == AppStatus.SUPPLIER_REVIEW
 
@@ -408,7 +408,7 @@ def test_a_disqualified_supplier_cannot_confirm(app, login):
     html = c.get(f"/supplier/applications/{a.id}").get_data(as_text=True)
     assert "已被取消资格" in html and f"application-{a.id}-confirm" not in html
     r = c.post(f"/supplier/applications/{a.id}/confirm")
-    assert r.status_code == 409 and "REL-4" in r.get_data(as_text=True)
+    assert r.status_code == 409 and "不能确认申领" in r.get_data(as_text=True)
     db.session.refresh(a)
     assert a.status == AppStatus.SUPPLIER_REVIEW
 

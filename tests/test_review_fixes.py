@@ -125,7 +125,7 @@ def test_relation_listed_after_the_draft_is_checked_at_submit(app):
     a = make_application(w.enterprise, w.supplier, w.cycle, stage="draft", users=w.users)
     assert a.related_party is False
     _relate(w)
-    with pytest.raises(flow.Refused, match="REL-1"):
+    with pytest.raises(flow.Refused, match="关联关系"):
         flow.submit(a, w.ent_user)
 
 

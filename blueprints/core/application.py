@@ -217,7 +217,7 @@ def missing_for_submit(a: Application) -> list[str]:
     if a.supplier_id is None:
         missing.append("请选择供应商")
     if a.related_party and not a.enterprise_fair_price:
-        missing.append("与供应商存在关联关系的，企业须承诺合同价格公允（REL-1）")
+        missing.append("与供应商存在关联关系的，企业须承诺合同价格公允")
     return missing
 
 
@@ -242,7 +242,7 @@ def related_commitments_missing(a: Application) -> str | None:
     if not missing:
         return None
     return (f"该申领企业与供应商存在关联关系，但缺少{'和'.join(missing)}的合同价格公允承诺，"
-            "不能通过，请退回补充（REL-1）")
+            "不能通过，请退回补充")
 
 
 def _claim_contract(a: Application) -> None:
@@ -287,7 +287,7 @@ def submit(a: Application, user) -> None:
     """Submit (or resubmit) for supplier confirmation (APP-1, APP-2, DL-5, ELIG-1..9, CAT-3)."""
     workflow.find(a, "submit", user)
     if deadline_passed(a.cycle):
-        raise Refused(f"本批次申领已于 {a.cycle.application_deadline:%Y-%m-%d} 截止，不能再提交（DL-5）")
+        raise Refused(f"本批次申领已于 {a.cycle.application_deadline:%Y-%m-%d} 截止，不能再提交")
     recheck_related(a)  # REL-1: missing_for_submit then asks for the enterprise's commitment
     missing = missing_for_submit(a)
     if missing:
@@ -347,12 +347,12 @@ def confirm(a: Application, user, *, pilot: bool = False, fair_price: bool = Fal
     """APP-3 by the contract's supplier; REL-1 fair-price commitment; PIL-2 pilot mark; REL-4."""
     problem = eligibility.supplier_problem(a.supplier, a.cycle_id)
     if problem:
-        raise Refused(problem + "，不能确认申领（REL-4）")
+        raise Refused(problem + "，不能确认申领")
     workflow.find(a, "confirm", user)
     if recheck_related(a) and not fair_price:
-        raise Refused("该申领为关联交易，须承诺合同价格为公允的市场价格后才能确认（REL-1）")
+        raise Refused("该申领为关联交易，须承诺合同价格为公允的市场价格后才能确认")
     if pilot and not a.supplier.is_pilot:
-        raise Refused("只有试点单位才能将申领标记为试点（PIL-2）")
+        raise Refused("只有试点单位才能将申领标记为试点")
     a.pilot = bool(pilot)
     a.supplier_fair_price = bool(fair_price) if a.related_party else False
     a.confirmed_at = now()

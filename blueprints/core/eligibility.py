@@ -153,11 +153,11 @@ def _enterprise_checks(e: Enterprise, on: dt.date, cycle_id: int | None) -> list
 
     pen = penalty(e.id) if e.id is not None else None
     if e.disqualified:
-        checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, "该企业的申领资格已被取消（DL-4）"))
+        checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, "该企业的申领资格已被取消"))
     elif pen is not None and pen.disqualified:
         checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, pen.text))
     elif e.suspended_until_cycle_id is not None and (cycle_id is None or cycle_id <= e.suspended_until_cycle_id):
-        checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, "该企业本批次的申领资格已被暂停（DL-3）"))
+        checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, "该企业本批次的申领资格已被暂停"))
     elif pen is not None and suspended_for(pen, cycle_id):
         checks.append(Check("ELIG-8", "申领资格未被暂停或取消", False, pen.text))
     elif (sanctioned := _sanction(e, cycle_id)) is not None:  # SUP-4: suspended or cancelled by the province

@@ -103,7 +103,7 @@ def _quota_message(city_code: str, year: int, amount_fen: int) -> str:
     if t is None:
         return f"省厅尚未下达本市 {year} 年服务券发放额度，暂不能发放"
     return (f"本市 {year} 年服务券发放额度已用完（额度 {yuan(t.quota_fen)}，已发放 {yuan(t.issued_fen)}，"
-            f"本券需 {yuan(amount_fen)}），不能发放（CYC-3）")
+            f"本券需 {yuan(amount_fen)}），不能发放")
 
 
 # --------------------------------------------------------------------------- approval
@@ -131,7 +131,7 @@ def approve(a: Application, user) -> Voucher:
     if face <= 0:
         raise IssueRefused(
             f"该企业本批次累计奖补上限 {yuan(cap)} 已用完（已发放 {yuan(issued)}，"
-            f"更早提交的待审申领占用 {yuan(pending)}），不能发放（AMT-2、AMT-3）")
+            f"更早提交的待审申领占用 {yuan(pending)}），不能发放")
     if not take_city_quota(a.city_code, a.cycle.year, face):
         raise IssueRefused(_quota_message(a.city_code, a.cycle.year, face))
     from blueprints.core.supervision import take_supplier_quota

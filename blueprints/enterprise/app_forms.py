@@ -29,10 +29,10 @@ class ApplicationForm(FlaskForm):
                                render_kw={"inputmode": "decimal", "autocomplete": "off", "placeholder": "例如 150000"})
     catalog_item_id = SelectField("目录服务项", coerce=int, validate_choice=False)
     supplier_id = IntegerField("供应商", validators=[Optional()])  # radios rendered by the search results
-    place_in_guangdong = BooleanField("项目实施地点在广东省内（ELIG-7）")
-    single_fund_declared = BooleanField("本企业声明：本项目只申请本项省级专项资金，未以同一项目申请其他财政专项资金（ELIG-6）")
+    place_in_guangdong = BooleanField("项目实施地点在广东省内")
+    single_fund_declared = BooleanField("本企业声明：本项目只申请本项省级专项资金，未以同一项目申请其他财政专项资金")
     related_declared = BooleanField("本企业与所选供应商存在关联关系（按《企业会计准则第36号》）")
-    enterprise_fair_price = BooleanField("本企业承诺：合同价格为公允的市场价格（REL-1）")
+    enterprise_fair_price = BooleanField("本企业承诺：合同价格为公允的市场价格")
     nonce = HiddenField()
 
     fee_fen: int | None = None
