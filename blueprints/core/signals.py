@@ -185,7 +185,8 @@ def _fee_ranks(item_ids: set[int]) -> dict[int, tuple[int, dict[int, int]]]:
     return out
 
 
-def _fee_flags(a: Application, ranks: dict[int, tuple[int, dict[int, int]]], caps: dict[int, int], at_cap: dict[int, tuple[int, int]]) -> list[Flag]:
+def _fee_flags(a: Application, ranks: dict[int, tuple[int, dict[int, int]]], caps: dict[int, int],
+               at_cap: dict[int, tuple[int, int]]) -> list[Flag]:
     flags: list[Flag] = []
     fee, item = a.contract_fee_fen, a.catalog_item_id
     if fee is None or item is None:
@@ -302,21 +303,22 @@ def _flag_apps(apps: list[Application], extra_events: dict[int, list[tuple]] | N
         return {}
     ent_ids = {a.enterprise_id for a in apps}
     sup_ids = {a.supplier_id for a in apps}
-    # Loaded into the identity map, so a.enterprise / a.supplier below never query row by row.
-    db.session.execute(select(Enterprise).where(Enterprise.id.in_(ent_ids))).scalars().all()
-    db.session.execute(select(Supplier).where(Supplier.id.in_(sup_ids))).scalars().all()
+    # Read once for the batch (held here: the session's identity map alone keeps only weak references).
+    enterprises = {e.id: e for e in db.session.execute(select(Enterprise).where(Enterprise.id.in_(ent_ids))).scalars()}
+    suppliers = {s.id: s for s in db.session.execute(select(Supplier).where(Supplier.id.in_(sup_ids))).scalars()}
     users = _users_of(ent_ids, sup_ids)
     events = _events_of([("application", a.id) for a in apps])
     item_ids = {a.catalog_item_id for a in apps if a.catalog_item_id is not None and a.contract_fee_fen is not None}
     ranks = _fee_ranks(item_ids)
     caps = dict(db.session.execute(select(CatalogItem.id, CatalogItem.cap_fen).where(CatalogItem.id.in_(item_ids))
                                    ).all()) if item_ids else {}
-    at_cap_sups = {a.supplier_id for a in apps if a.catalog_item_id in caps and a.contract_fee_fen == caps[a.catalog_item_id]}
+    at_cap_sups = {a.supplier_id for a in apps
+                   if a.catalog_item_id in caps and a.contract_fee_fen == caps[a.catalog_item_id]}
     at_cap = _at_cap_counts(at_cap_sups)
     bursts = _burst_flags(sup_ids)
     out = {}
     for a in apps:
-        ent, sup = a.enterprise, a.supplier
+        ent, sup = enterprises[a.enterprise_id], suppliers[a.supplier_id]
         flags = _contact_flags(ent, sup, users)
         flags += _ip_flags(events.get(("application", a.id), []) + (extra_events or {}).get(a.id, []),
                            ent.id, sup.id)
