@@ -366,3 +366,60 @@ def test_supervision_routes_allow_their_roles_and_refuse_the_others(app, login):
     modules = ("blueprints.province.supervision", "blueprints.core.supervision_pages", "blueprints.public.pilots")
     mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ in modules]
     assert sorted(mine) == sorted({k.partition(" ")[0] for k in SUPERVISION_ROUTES})
+
+
+# Issue #12: the province's fraud signals per city (records under the cities' review, with their flags).
+SIGNAL_ROUTES = {
+    "province.signals": ({Role.PROVINCE}, 200),
+}
+
+
+def test_signal_routes_allow_the_province_and_refuse_the_others(app, login):
+    # rule: ROLE-8, ROLE-4, ROLE-6
+    _check_route_table(app, login, SIGNAL_ROUTES)
+    mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ == "blueprints.province.signals"]
+    assert sorted(mine) == sorted({k.partition(" ")[0] for k in SIGNAL_ROUTES})
+
+
+# Issue #12: supplier evaluation (SUP-3): the enterprise rates its supplier, the province's scorecards, xlsx and
+# award, the public supplier page. An unknown record is 404 past the role check.
+EVALUATION_ROUTES = {
+    "enterprise.settlement_rating": ({Role.ENTERPRISE}, 404),
+    "province.evaluation": ({Role.PROVINCE}, 200),
+    "province.evaluation_xlsx": ({Role.PROVINCE}, 200),
+    "province.supplier_award": ({Role.PROVINCE}, 404),
+    "public.supplier_detail": ({PUBLIC}, 404),
+}
+
+
+def test_evaluation_routes_allow_their_roles_and_refuse_the_others(app, login):
+    # rule: ROLE-8, SUP-3
+    _check_route_table(app, login, EVALUATION_ROUTES)
+    modules = ("blueprints.province.evaluation", "blueprints.enterprise.rating")
+    mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ in modules]
+    assert sorted(mine + ["public.supplier_detail"]) == sorted(EVALUATION_ROUTES)
+
+
+# Issue #12: public messages and complaints (SUP-5): the public form and look-up (no login, every role the same;
+# an empty POST fails the human check: 422), the province's queue and message page (all messages), the city's
+# (those forwarded to it). An unknown message is 404 past the role check, GET and POST.
+COMPLAINT_ROUTES = {
+    "public.complaint_new": ({PUBLIC}, 200),
+    "public.complaint_new POST": ({PUBLIC}, 422),
+    "public.complaint_lookup": ({PUBLIC}, 200),
+    "province.complaints": ({Role.PROVINCE}, 200),
+    "province.complaint_detail": ({Role.PROVINCE}, 404),
+    "province.complaint_detail POST": ({Role.PROVINCE}, 404),
+    "city.complaints": ({Role.CITY}, 200),
+    "city.complaint_detail": ({Role.CITY}, 404),
+    "city.complaint_detail POST": ({Role.CITY}, 404),
+}
+
+
+def test_complaint_routes_allow_their_roles_and_refuse_the_others(app, login):
+    # rule: ROLE-8, ROLE-7, SUP-5
+    app.config["COMPLAINT_LIMIT_PER_ADDRESS"] = 1000  # every principal posts from one address here
+    _check_route_table(app, login, COMPLAINT_ROUTES)
+    modules = ("blueprints.public.complaints", "blueprints.province.complaints", "blueprints.city.complaints")
+    mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ in modules]
+    assert sorted(mine) == sorted({k.partition(" ")[0] for k in COMPLAINT_ROUTES})

@@ -569,7 +569,8 @@ def _time_texts():
     from hypothesis import strategies as st
 
     two = lambda lo, hi: st.integers(lo, hi).map(lambda n: f"{n:02d}")  # noqa: E731
-    date = st.tuples(st.integers(990, 10_000).map(lambda n: f"{n:04d}"), st.sampled_from("-/"), two(0, 13), two(0, 32)
+    year = st.one_of(st.integers(1890, 2110), st.integers(990, 10_000))
+    date = st.tuples(year.map(lambda n: f"{n:04d}"), st.sampled_from("-/"), two(0, 13), two(0, 32)
                      ).map(lambda p: f"{p[0]}{p[1]}{p[2]}{p[1]}{p[3]}")
     offset = st.one_of(st.just(""), st.just("Z"), st.just("z"), st.tuples(
         st.sampled_from("+-"), two(0, 25), st.sampled_from(["", ":", "::"]), st.one_of(st.just(""), two(0, 61)))

@@ -116,3 +116,17 @@ def test_the_province_sets_supplier_quotas(app, login):
     assert c.post(f"/province/supplier-quotas/{s.id}", data={"amount": "2000000", "reason": "评价优秀"}).status_code == 303
     q = db.session.execute(db.select(SupplierQuota)).scalar_one()
     assert q.quota_fen == 2_000_000_00 and q.year == today().year
+
+
+def test_a_sanctioned_supplier_is_marked_on_the_public_list(app, login):
+    # rule: SUP-4, REL-3 -- where it concerns a supplier, the measure is on the public supplier list
+    from blueprints.core import supervision
+
+    s = make_supplier()
+    supervision.impose(make_user(Role.PROVINCE), kind="suspend", reason="服务实施不力，限期整改", supplier=s)
+    db.session.commit()
+    client = app.test_client()
+    listing = client.get("/suppliers").get_data(as_text=True)
+    assert f'id="supplier-{s.id}-sanction-' in listing and "暂停资格" in listing
+    detail = client.get(f"/suppliers/{s.id}").get_data(as_text=True)
+    assert "服务实施不力" in detail

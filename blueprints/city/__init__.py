@@ -11,3 +11,4 @@ from blueprints.city import routes, registrations, applications, figures, settle
 from blueprints.city import completion  # noqa: E402,F401  (issue #10: the completion tables sent to the city)
 from blueprints.city import payout  # noqa: E402,F401  (issue #11: settlement lists, objections, payout)
 from blueprints.city import supervision  # noqa: E402,F401  (issue #12: spot checks, recoveries)
+from blueprints.city import complaints  # noqa: E402,F401  (issue #12: public messages forwarded to the city, SUP-5)

@@ -19,6 +19,7 @@ from models import Settlement  # issue #9
 from models import ConnectionImport  # issue #10: the evidence file of a CSV import
 from models import CompletionTable  # issue #10
 from models import ListEntry, Objection, SettlementList  # issue #11
+from models import Complaint  # issue #12: public messages and complaints (SUP-5)
 
 PUBLIC = "public"
 ANY_USER = "any_user"
@@ -241,6 +242,15 @@ def _see_objection(user, o) -> bool:
     return o.raised_by is not None and o.raised_by == user.id
 
 
+# Issue #12: a public message (SUP-5) is the province's; a city sees it once forwarded to it. The sender has
+# no account: the public look-up by tracking number shows the answer, never the message's files.
+def _see_complaint(user, c) -> bool:
+    r = user.acting_role
+    if r == Role.PROVINCE:
+        return True
+    return r == Role.CITY and c.city_code is not None and c.city_code == user.city_code
+
+
 VISIBILITY: dict[type, Callable] = {
     Enterprise: _see_enterprise,
     Supplier: _see_supplier,
@@ -258,6 +268,7 @@ VISIBILITY: dict[type, Callable] = {
     SettlementList: _see_settlement_list,
     ListEntry: _see_list_entry,
     Objection: _see_objection,
+    Complaint: _see_complaint,
 }
 
 # Models a file can belong to, by StoredFile.owner_type.
@@ -271,6 +282,7 @@ FILE_OWNERS: dict[str, type] = {
     "completion_table": CompletionTable,
     "settlement_list": SettlementList,
     "objection": Objection,
+    "complaint": Complaint,
 }
 
 

@@ -74,11 +74,12 @@ MAX_VALUE_SHOWN = 60
 
 # Accepted times: a date, or a date and time (minutes, optional seconds and fraction), optionally with
 # Z or an offset; blanks around it are ignored. Without an offset a time is Beijing time. Years
-# 1000-9999; the date must exist (the regular expression knows month lengths and leap years, so one
+# 1900-2099 (before 1582 DuckDB's ICU counts Julian days, so Python and SQL would disagree on a day, and no
+# connection record is that old); the date must exist (the regular expression knows month lengths and leap years, so one
 # expression checks a row completely). RE2 syntax, as DuckDB runs it; also valid for Python's re (ASCII).
 def _date_re(sep: str) -> str:
-    return (rf"([1-9]\d{{3}}{sep}((0[13578]|1[02]){sep}(0[1-9]|[12]\d|3[01])|(0[469]|11){sep}(0[1-9]|[12]\d|30)"
-            rf"|02{sep}(0[1-9]|1\d|2[0-8]))|([1-9]\d(0[48]|[2468][048]|[13579][26])|([2468][048]|[13579][26])00)"
+    return (rf"((19|20)\d{{2}}{sep}((0[13578]|1[02]){sep}(0[1-9]|[12]\d|3[01])|(0[469]|11){sep}(0[1-9]|[12]\d|30)"
+            rf"|02{sep}(0[1-9]|1\d|2[0-8]))|((19|20)(0[48]|[2468][048]|[13579][26])|2000)"
             rf"{sep}02{sep}29)")
 
 
@@ -181,7 +182,7 @@ def beijing_day(text) -> dt.date | None:
             day = dt.date(int(y), int(mo), int(d))
         except ValueError:
             return None
-        if day.year < 1000:
+        if not 1900 <= day.year <= 2099:
             return None
         if h is None:
             return day

@@ -327,6 +327,8 @@ ACTION_LABELS = {
     "sanction_disqualify": "取消本批次及下一批次资格", "sanction_suspend": "暂停资格", "sanction_cancel": "取消资格（骗补）",
     "sanction_lift": "恢复资格", "pilot_select": "遴选为试点单位", "pilot_revoke": "撤销试点单位称号",
     "quota_set": "调整发放上限", "select": "遴选", "revoke": "撤销",
+    "supplier_rating": "评价服务商", "award": "授予广东省工业互联网优秀供应商",  # SUP-3
+    "complaint_submit": "提交留言", "complaint_forward": "转交地市办理", "complaint_answer": "答复留言",  # SUP-5
 }
 
 STATUS_BADGE = {

@@ -181,11 +181,12 @@ def settlement_check(st_id: int):
 @bp.route("/settlements/<int:st_id>")
 def settlement_detail(st_id: int):
     """One settlement: rows, documents, checks, next step, timeline."""
-    from blueprints.core import settlement_pages
+    from blueprints.core import evaluation, settlement_pages
 
     st = _load(st_id)
     ctx = settlement_pages.view_context(st, "enterprise", current_user,
-                                        actions_template="enterprise/settlement_actions.html")
+                                        actions_template="enterprise/settlement_actions.html",
+                                        **evaluation.rating_context(st))  # SUP-3: rate the supplier once approved
     ctx["transitions"] = [t for t in ctx["transitions"] if t.action == "withdraw"]
     return page("settlement_view.html", **ctx)
 

@@ -12,3 +12,5 @@ from blueprints.province import usage_override, completion  # noqa: E402,F401  (
 from blueprints.province import payout  # noqa: E402,F401  (issue #11: the payout overview, escalated objections)
 from blueprints.province import supervision  # noqa: E402,F401  (issue #12: spot checks, recoveries, pilots, sanctions, quotas)
 from blueprints.province import signals  # noqa: E402,F401  (issue #12: fraud signals per city)
+from blueprints.province import evaluation  # noqa: E402,F401  (issue #12: supplier evaluation and awards, SUP-3)
+from blueprints.province import complaints  # noqa: E402,F401  (issue #12: public messages and complaints, SUP-5)
