@@ -129,3 +129,21 @@ def claim_nonce(user_id: int, key: str) -> bool:
         return True
     except IntegrityError:
         return False
+
+
+def address_limited(kind: str, limit: int, window: dt.timedelta) -> bool:
+    """Count this request of the client's address under `kind`; True when the address is over `limit` for
+    the window. For public pages (look-ups, objections): one short write transaction of its own."""
+    from flask import request
+
+    from blueprints.core.sqlite_tx import write_transaction
+
+    key = f"{kind}:addr:{request.remote_addr}"
+    with write_transaction():
+        serialize(key)
+        if too_many(key, limit, window):
+            db.session.rollback()
+            return True
+        hit(key)
+        db.session.commit()
+    return False

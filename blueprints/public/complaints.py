@@ -24,7 +24,6 @@ from blueprints.core import complaints as core
 from blueprints.core import security
 from blueprints.core.access import public
 from blueprints.core.htmx import page, redirect_to
-from blueprints.core.sqlite_tx import write_transaction
 from blueprints.core.uploads import UploadError, save_upload
 from blueprints.public import bp
 from models import Complaint, db
@@ -172,15 +171,8 @@ def _save(storage):
 
 def _lookup_limited() -> bool:
     """Count this look-up; True when the address is over its limit for the last minute."""
-    key = f"complaint-lookup:addr:{request.remote_addr}"
-    with write_transaction():
-        security.serialize(key)
-        if security.too_many(key, current_app.config.get("VERIFY_LIMIT_PER_ADDRESS", 60), timedelta(minutes=1)):
-            db.session.rollback()
-            return True
-        security.hit(key)
-        db.session.commit()
-    return False
+    return security.address_limited("complaint-lookup", current_app.config.get("VERIFY_LIMIT_PER_ADDRESS", 60),
+                                    timedelta(minutes=1))
 
 
 @bp.route("/public/messages")

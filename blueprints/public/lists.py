@@ -23,7 +23,6 @@ from blueprints.core.application import Refused
 from blueprints.core.cycles import period_label
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.issuance import normalize_code
-from blueprints.core.sqlite_tx import write_transaction
 from blueprints.core.uploads import UploadError, save_upload
 from blueprints.public import bp
 from models import (
@@ -39,16 +38,7 @@ TRACKING_RE = re.compile(rf"^YY[{payout.TRACKING_ALPHABET}]{{10}}$")
 
 
 def _limited(kind: str, limit: int, window: timedelta) -> bool:
-    """Count this request of the address; True when it is over its limit for the window."""
-    key = f"{kind}:addr:{request.remote_addr}"
-    with write_transaction():
-        security.serialize(key)
-        if security.too_many(key, limit, window):
-            db.session.rollback()
-            return True
-        security.hit(key)
-        db.session.commit()
-    return False
+    return security.address_limited(kind, limit, window)
 
 
 def _published_or_404(list_id: int) -> SettlementList:

@@ -14,7 +14,6 @@ from blueprints.core import security
 from blueprints.core.access import public
 from blueprints.core.htmx import page
 from blueprints.core.issuance import chinese_amount, display_code, normalize_code
-from blueprints.core.sqlite_tx import write_transaction
 from blueprints.public import bp
 from models import Voucher, db
 
@@ -31,14 +30,8 @@ def chinese_amount_filter(fen: int) -> str:
 
 def _limited() -> bool:
     """Count this look-up; True when the address is over its limit for the last minute."""
-    key = f"verify:addr:{request.remote_addr}"
-    with write_transaction():
-        if security.too_many(key, current_app.config.get("VERIFY_LIMIT_PER_ADDRESS", 60), timedelta(minutes=1)):
-            db.session.rollback()
-            return True
-        security.hit(key)
-        db.session.commit()
-    return False
+    return security.address_limited("verify", current_app.config.get("VERIFY_LIMIT_PER_ADDRESS", 60),
+                                    timedelta(minutes=1))
 
 
 @bp.route("/v")
