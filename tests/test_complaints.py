@@ -432,3 +432,16 @@ def test_the_city_queue_lists_only_what_was_forwarded_to_it(app, login):
 def test_the_landing_page_links_to_messages(app, client):
     html = client.get("/").get_data(as_text=True)
     assert 'id="public-link-complaints"' in html and "留言与投诉" in html
+
+
+def test_the_supplier_page_offers_a_complaint_about_it(app):
+    # rule: SUP-5 -- the form opens with the supplier and the category chosen
+    from tests.factories import make_supplier
+
+    s = make_supplier()
+    db.session.commit()
+    client = app.test_client()
+    page = client.get(f"/suppliers/{s.id}").get_data(as_text=True)
+    assert f'id="public-supplier-{s.id}-complain"' in page
+    form = client.get(f"/public/messages/new?supplier={s.id}&category=complaint").get_data(as_text=True)
+    assert f'value="{s.id}" selected' in form
