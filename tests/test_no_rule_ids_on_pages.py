@@ -31,3 +31,38 @@ def test_no_chinese_message_in_the_code_carries_a_rule_id():
                 if CJK.search(node.value) and RULE.search(node.value):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]}")
     assert found == []
+
+
+HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
+
+
+def test_a_new_application_has_no_pre_ticked_declaration(app, login):
+    # A declaration is an act of the person: 项目实施地点在广东省内 starts unticked.
+    from models import Application, db
+    from tests.factories import make_world
+
+    w = make_world()
+    db.session.commit()
+    c = login(w.ent_user)
+    r = c.post("/enterprise/applications/new")
+    html = c.get(r.headers["Location"]).get_data(as_text=True)
+    box = re.search(r'<input[^>]*name="place_in_guangdong"[^>]*>', html).group(0)
+    assert "checked" not in box
+    assert db.session.execute(db.select(Application.place_in_guangdong)).scalar_one() is False
+
+
+def test_the_enterprise_sees_no_hashes_and_plain_words(app, login):
+    # No SHA-256 on the enterprise's voucher page; a certificate never claimed reads 未申报, not 未通过.
+    from models import User, db
+    from tests.factories import make_voucher
+
+    v = make_voucher()
+    user = db.session.execute(db.select(User).where(User.enterprise_id == v.enterprise_id)).scalars().first()
+    v.enterprise.dcmm_certified = False
+    db.session.commit()
+    c = login(user)
+    page = c.get(f"/enterprise/vouchers/{v.id}").get_data(as_text=True)
+    assert v.pdf_file is not None and "PDF 于发放时生成并存档" in page  # the hash would have been here
+    assert not HEX64.search(page) and "SHA-256" not in page
+    profile = c.get("/enterprise/profile").get_data(as_text=True)
+    assert "SHA-256" not in profile and "未通过" not in profile

@@ -73,3 +73,16 @@ def test_the_qr_code_on_the_pdf_points_to_the_public_page(app, login):
     assert f"/v/{v.code}" in text
     svg = issuance.qr_svg(f"http://localhost/v/{v.code}")
     assert svg.startswith("<svg") and "path" in svg
+
+
+def test_codes_as_people_type_them(app):
+    # rule: DOC-1 -- 0 and 1 are read as O and I (codes never contain them); a wrong length says so
+    from blueprints.core import issuance
+
+    code = "GD" + "O" * 10 + "I" * 10 + "ABCDEF"
+    assert issuance.normalize_code(code.replace("O", "0").replace("I", "1")) == code
+    client = app.test_client()
+    r = client.get("/v?code=GD-ABCD-EFGH")
+    assert r.status_code == 404 and "您输入了 10 位" in r.get_data(as_text=True)
+    r = client.get("/v?code=XX" + "A" * 26)
+    assert r.status_code == 404 and "券号以 GD 开头" in r.get_data(as_text=True)

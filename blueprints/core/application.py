@@ -101,7 +101,7 @@ def start(enterprise: Enterprise, user) -> Application:
     if failed:
         raise Refused("不符合申领条件：" + "；".join(c.reason for c in failed))
     a = Application(enterprise_id=enterprise.id, cycle_id=cycle.id, city_code=enterprise.city_code,
-                    status=AppStatus.DRAFT, place_in_guangdong=True, return_reasons=[])
+                    status=AppStatus.DRAFT, place_in_guangdong=False, return_reasons=[])
     db.session.add(a)
     db.session.flush()
     audit.record(ENTITY, a.id, "create", actor=user, to_state=AppStatus.DRAFT)

@@ -52,10 +52,27 @@ def display_code(code: str) -> str:
     return "-".join([CODE_PREFIX] + [body[i:i + 4] for i in range(0, len(body), 4)])
 
 
+_LOOKALIKES = str.maketrans("01", "OI")  # codes never contain 0 or 1 (base32): a typed 0 is the letter O
+
+
+def _typed(text: str | None) -> str:
+    return re.sub(r"[\s\-]", "", (text or "")).upper()[:60].translate(_LOOKALIKES)
+
+
 def normalize_code(text: str | None) -> str | None:
-    """A typed or scanned code in canonical form, or None when it cannot be a code."""
-    s = re.sub(r"[\s\-]", "", (text or "")).upper()[:60]
+    """A typed or scanned code in canonical form (0 read as O, 1 as I), or None when it cannot be a code."""
+    s = _typed(text)
     return s if _CODE_RE.match(s) else None
+
+
+def code_problem(text: str | None) -> str:
+    """Why a typed text cannot be a voucher code, in words a holder can act on."""
+    s = _typed(text)
+    if not s.startswith(CODE_PREFIX):
+        return "券号以 GD 开头"
+    if len(s) != len(CODE_PREFIX) + 26:
+        return f"券号为 GD 加 26 位字母和数字（共 28 位，不计连字符），您输入了 {len(s)} 位"
+    return "券号只含字母 A–Z 和数字 2–7"
 
 
 def verify_url(code: str) -> str:

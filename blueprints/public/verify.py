@@ -13,7 +13,7 @@ from flask import current_app, redirect, request, url_for
 from blueprints.core import security
 from blueprints.core.access import public
 from blueprints.core.htmx import page
-from blueprints.core.issuance import chinese_amount, display_code, normalize_code
+from blueprints.core.issuance import chinese_amount, code_problem, display_code, normalize_code
 from blueprints.public import bp
 from models import Voucher, db
 
@@ -43,7 +43,8 @@ def voucher_lookup():
         code = normalize_code(typed)
         if code:
             return redirect(url_for("public.voucher_verify", code=code), 303)
-        return page("verify_page.html", status=404, v=None, code=typed[:60], typed=typed[:60], invalid=True)
+        return page("verify_page.html", status=404, v=None, code=typed[:60], typed=typed[:60], invalid=True,
+                    problem=code_problem(typed))
     return page("verify_page.html", v=None, code="", typed="", invalid=False)
 
 
