@@ -249,6 +249,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["status_label"] = lambda s: gettext(workflow.STATUS_LABELS.get(str(s), str(s)))
     app.jinja_env.filters["status_badge"] = lambda s: workflow.STATUS_BADGE.get(str(s), "muted")
     app.jinja_env.filters["action_label"] = lambda a: gettext(workflow.ACTION_LABELS.get(str(a), str(a)))
+    app.jinja_env.filters["event_label"] = lambda ev: gettext(workflow.event_label(ev))
     def actor_label(ev) -> str:
         """Who acted and for which body (ROLE-6), e.g. "第三方机构 · 代广州市"."""
         from models import ROLE_LABELS, City, Role

@@ -66,3 +66,19 @@ def test_the_enterprise_sees_no_hashes_and_plain_words(app, login):
     assert not HEX64.search(page) and "SHA-256" not in page
     profile = c.get("/enterprise/profile").get_data(as_text=True)
     assert "SHA-256" not in profile and "未通过" not in profile
+
+
+def test_every_recorded_action_reads_as_a_verb_on_the_timeline():
+    # A timeline says what happened (提交, 退回修改, 登记支付 …), never an internal action name.
+    from blueprints.core import workflow
+
+    table_actions = {t.action for _, table in workflow.WORKFLOWS.values() for t in table}
+    found = set()
+    call = re.compile(r"audit\.record\(\s*[^,]+,\s*[^,]+,\s*f?\"([a-z_{}]+)\"")
+    for path in (ROOT / "blueprints").rglob("*.py"):
+        found |= set(call.findall(path.read_text()))
+    found = {a for a in found if "{" not in a}
+    for kind in ("disqualify", "suspend", "cancel"):  # f"sanction_{kind}"
+        found.add(f"sanction_{kind}")
+    missing = sorted(a for a in found if a not in workflow.ACTION_LABELS and a not in table_actions)
+    assert missing == []

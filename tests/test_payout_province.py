@@ -291,7 +291,7 @@ def test_the_province_upholds_an_escalated_objection(app, login):
     assert "发票与合同不符" in html and "需专家现场核查" in html and w.st.enterprise.name in html
     assert f"/files/{f.id}" in html and "data-confirm=" in html and 'value="upheld"' in html
     timeline = html.split('class="timeline"')[1]
-    assert "→ 地市处理中" in timeline and "地市处理中 → 省级处理中" in timeline and "需专家现场核查" in timeline
+    assert "提出异议" in timeline and "提交省级处理" in timeline and "地市处理中 → 省级处理中" in timeline and "需专家现场核查" in timeline
     assert c.get(f"/files/{f.id}").status_code == 200
     r = c.post(f"/province/objections/{w.obj.id}", data={
         "decision": "upheld", "answer": "专家现场核查：服务未部署。", "site_check_on": today().isoformat(),

@@ -199,8 +199,9 @@ def _application_checks(a: Application) -> list[Check]:
 
     if a.place_in_guangdong:
         checks.append(Check("ELIG-7", "项目实施地点在广东省内", True, "已确认在广东省内实施"))
-    else:
-        checks.append(Check("ELIG-7", "项目实施地点在广东省内", False, "项目实施地点不在广东省内"))
+    else:  # a declaration the person makes: pending on a draft, missing once submitted
+        checks.append(Check("ELIG-7", "项目实施地点在广东省内", None if a.status == AppStatus.DRAFT else False,
+                            "请确认项目实施地点在广东省内"))
 
     problem = supplier_problem(a.supplier, a.cycle_id)
     if a.supplier is None:

@@ -329,6 +329,7 @@ ACTION_LABELS = {
     "quota_set": "调整发放上限", "select": "遴选", "revoke": "撤销",
     "supplier_rating": "评价服务商", "award": "授予广东省工业互联网优秀供应商",  # SUP-3
     "complaint_submit": "提交留言", "complaint_forward": "转交地市办理", "complaint_answer": "答复留言",  # SUP-5
+    "issue": "发放服务券", "token_issue": "签发访问令牌", "token_revoke": "吊销访问令牌",
 }
 
 STATUS_BADGE = {
@@ -339,3 +340,14 @@ STATUS_BADGE = {
     "discarded": "muted", "open": "info", "escalated": "warn", "upheld": "bad", "dismissed": "ok",
     "listed": "info", "held": "warn", "removed": "bad", "committed": "info", "paid": "ok",
 }
+
+
+def event_label(ev) -> str:
+    """What an audit event says on a timeline, as a verb: the label of the transition it records (提交审核,
+    退回修改 …), else the action's label (ACTION_LABELS), else the action's name."""
+    for name, table in WORKFLOWS.values():
+        if name == ev.entity_type:
+            for t in table:
+                if t.action == ev.action and (not ev.from_state or t.source == ev.from_state):
+                    return t.label
+    return ACTION_LABELS.get(str(ev.action), str(ev.action))
