@@ -19,6 +19,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import event
 
+from blueprints.auth import safe_next
+from blueprints.core.i18n import LOCALES
 from models import User, db
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -30,7 +32,6 @@ migrate = Migrate()
 babel = Babel()
 htmx = Htmx()
 
-LOCALES = {"zh_Hans": "简体中文", "en": "English"}
 
 
 def _secret_key() -> str:
@@ -75,10 +76,18 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)  # absolute limit
     SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    # Login soft lock (blueprints/core/login_guard.py): per account+address, LIMIT_PER_ACCOUNT failures,
+    # then waits from DELAY_SECONDS doubling up to WINDOW_MINUTES; totals per address and per account
+    # per window; a known device is held by none of them.
     LOGIN_LIMIT_PER_ACCOUNT = 5
     LOGIN_LIMIT_PER_ADDRESS = 30
+    LOGIN_LIMIT_ACCOUNT_TOTAL = 20
+    LOGIN_DELAY_SECONDS = 60
     LOGIN_WINDOW_MINUTES = 15
     VERIFY_LIMIT_PER_ADDRESS = 60  # public voucher look-ups per address per minute
+    # Second factor (R21): officials must use TOTP (0 only for a local demo); a remembered device skips it.
+    TOTP_REQUIRED = _truthy("TOTP_REQUIRED", True)
+    TRUSTED_DEVICE_DAYS = 30
     # The connection-records API (blueprints/api): requests per token per minute, and the largest body.
     API_RATE_PER_MINUTE = int(os.environ.get("API_RATE_PER_MINUTE", "120"))
     API_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -88,6 +97,16 @@ class Config:
     TESTING = False
     # The address printed in voucher QR codes, e.g. https://fwq.gdei.gov.cn (set it in production).
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "")
+    # E-mail (blueprints/core/mail.py): notices go by mail too when SMTP_HOST is set; README "E-mail".
+    SMTP_HOST = os.environ.get("SMTP_HOST", "")
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "0")) or None  # None: 465 with SMTP_SSL, else 587/25
+    SMTP_USER = os.environ.get("SMTP_USER", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_STARTTLS = _truthy("SMTP_STARTTLS", False)
+    SMTP_SSL = _truthy("SMTP_SSL", False)
+    SMTP_TIMEOUT = float(os.environ.get("SMTP_TIMEOUT", "10"))
+    MAIL_FROM = os.environ.get("MAIL_FROM", "")
+    MAIL_MAX_ATTEMPTS = int(os.environ.get("MAIL_MAX_ATTEMPTS", "8"))
     # How many reverse proxies (nginx) stand in front: their X-Forwarded-* headers are trusted,
     # so rate limits and the audit trail see the real client address. 0 = none (direct).
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
@@ -206,8 +225,6 @@ def _register_login(app: Flask) -> None:
     def unauthorized():
         from flask import redirect, url_for
 
-        from blueprints.auth import safe_next
-
         target = request.full_path if request.method == "GET" else request.path
         if is_htmx():
             current = request.headers.get("HX-Current-URL", "")
@@ -221,7 +238,7 @@ def _register_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import auth, public
+    from blueprints import auth, public, team
     from blueprints.api import bp as api_bp
     from blueprints.city import bp as city_bp
     from blueprints.common import bp as common_bp
@@ -230,7 +247,7 @@ def _register_blueprints(app: Flask) -> None:
     from blueprints.province import bp as province_bp
     from blueprints.supplier import bp as supplier_bp
 
-    for bp in (auth.bp, public.bp, common_bp, enterprise_bp, supplier_bp, city_bp, province_bp, expert_bp, api_bp):
+    for bp in (auth.bp, public.bp, team.bp, common_bp, enterprise_bp, supplier_bp, city_bp, province_bp, expert_bp, api_bp):
         app.register_blueprint(bp)
     # The API authenticates by a bearer token in a header, which a browser never sends by itself: no CSRF.
     csrf.exempt(api_bp)
@@ -241,13 +258,15 @@ def _register_template_helpers(app: Flask) -> None:
     from blueprints.core.nav import nav_for, unread_notices
 
     app.jinja_env.filters["yuan"] = money.yuan
-    app.jinja_env.filters["wan"] = money.wan
+    app.jinja_env.filters["wan"] = money.wan_shown
     app.jinja_env.filters["local"] = lambda v, fmt="%Y-%m-%d %H:%M": timeutil.local(v).strftime(fmt) if v else "—"
     app.jinja_env.filters["date"] = lambda v: v.strftime("%Y-%m-%d") if v else "—"
     from flask_babel import gettext
 
     app.jinja_env.filters["status_label"] = lambda s: gettext(workflow.STATUS_LABELS.get(str(s), str(s)))
     app.jinja_env.filters["status_badge"] = lambda s: workflow.STATUS_BADGE.get(str(s), "muted")
+    # a text made in Python (a form label, an error, a label from a table), shown in the chosen language
+    app.jinja_env.filters["tr"] = lambda s: gettext(str(s)) if s else s
     app.jinja_env.filters["action_label"] = lambda a: gettext(workflow.ACTION_LABELS.get(str(a), str(a)))
     app.jinja_env.filters["event_label"] = lambda ev: gettext(workflow.event_label(ev))
     def actor_label(ev) -> str:
@@ -263,10 +282,11 @@ def _register_template_helpers(app: Flask) -> None:
         if body.startswith("city:"):
             where = g.city_names.get(body[5:], body[5:])
         elif body == "province":
-            where = "省工业和信息化厅"
+            where = gettext("省工业和信息化厅")
         label = ROLE_LABELS.get(Role(ev.actor_role), ev.actor_role) if ev.actor_role in Role._value2member_map_ else ev.actor_role
+        label = gettext(str(label))
         if ev.actor_role == Role.OPERATOR:
-            return f"{label} · 代{where}" if where else label
+            return f"{label} · {gettext('代%(where)s', where=where)}" if where else label
         return f"{label} · {where}" if where and ev.actor_role == Role.CITY else label
 
     app.jinja_env.filters["actor_label"] = actor_label
@@ -338,6 +358,10 @@ def _register_hooks(app: Flask) -> None:
             session["seen"] = stamp
         return None
 
+    from blueprints.core import two_factor
+
+    app.before_request(two_factor.gate)  # R21: a session past the password only reaches the code step
+    app.context_processor(two_factor.template_globals)
     app.before_request(enforce)
 
     @app.after_request
@@ -419,3 +443,37 @@ def _register_errors(app: Flask) -> None:
     def _server_error(e):
         db.session.rollback()
         return render_error(500)
+
+    # F10, R45: the database is unreachable (refused, dropped, pool exhausted). A 503 that says to retry, rendered
+    # without the database (no user, no layout that reads it); /healthz answers JSON for the process manager.
+    import sqlalchemy.exc as sa_exc
+
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    @app.errorhandler(sa_exc.TimeoutError)
+    def _database_unavailable(e):
+        from flask import make_response
+        from markupsafe import escape
+
+        app.logger.error("database unavailable: %s", str(e).splitlines()[0] if str(e) else type(e).__name__)
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 -- the connection is gone; the pool replaces it later
+            pass
+        g._login_user = app.login_manager.anonymous_user()  # never ask the database again in this request
+        message = "服务暂时不可用，请稍后重试"
+        if request.endpoint == "public.healthz":
+            resp = jsonify(status="unavailable", database="unreachable")
+        elif request.path.startswith("/api/"):
+            resp = jsonify(error=message, request_id=g.get("request_id", ""))
+        elif is_htmx():
+            resp = hx_response(message, 503, trigger={"toast": [{"level": "error", "message": message}]},
+                               reswap="none")
+        else:
+            resp = make_response(
+                '<!doctype html><html lang="zh-Hans"><head><meta charset="utf-8"><title>服务暂时不可用</title></head>'
+                f"<body><h1>{message}</h1><p>请求编号 {escape(g.get('request_id', ''))}</p></body></html>")
+            resp.mimetype = "text/html"
+        resp.status_code = 503
+        resp.headers["Retry-After"] = "30"
+        return resp

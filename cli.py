@@ -1,14 +1,15 @@
-"""flask commands: create-admin, demo-data, audit verify, prune, seed-cities."""
+"""flask commands: create-admin, demo-data, audit verify/checkpoint, prune, seed-cities."""
 from __future__ import annotations
 
 import datetime as dt
 import getpass
 import time
+from pathlib import Path
 
 import click
 from flask import Flask
 
-from blueprints.core import audit, security
+from blueprints.core import audit, security, sqlite_tx
 from blueprints.core.timeutil import now, today
 from models import (
     Budget, CatalogItem, CatalogStatus, CatalogVersion, City, CityTarget, Cycle, Enterprise, RegStatus, Role,
@@ -26,6 +27,9 @@ GUANGDONG_CITIES = [
 ]
 
 DEMO_PASSWORD = "Demo-2026-gd"
+# Demo officials are enrolled in the second factor (R21) with this published secret: add it to an
+# authenticator app, or print the current code with `flask demo-totp`. Demo data only, never real accounts.
+DEMO_TOTP_SECRET = "GDDEMOTOTPSECRETGDDEMOTOTPSECRET"
 
 
 def seed_cities() -> None:
@@ -73,7 +77,9 @@ def load_demo_data() -> list[tuple[str, str, str]]:
     pw = DEMO_PASSWORD
 
     def add(username, role, label, **kw):
-        make_user(username, role, pw, **kw)
+        user = make_user(username, role, pw, **kw)
+        if role in (Role.PROVINCE, Role.CITY, Role.EXPERT, Role.OPERATOR):
+            user.totp_secret, user.totp_enabled_at = DEMO_TOTP_SECRET, now()
         logins.append((username, label, str(role)))
 
     add("admin", Role.PROVINCE, "省工业和信息化厅管理员", display_name="省厅管理员")
@@ -186,9 +192,10 @@ DEMO_CATALOG_ITEMS = [
 
 
 def register_cli(app: Flask) -> None:
-    from blueprints.core import jobs
+    from blueprints.core import jobs, mail
 
     jobs.register_cli(app)
+    mail.register_cli(app)
 
     @app.cli.command("seed-cities")
     def seed_cities_cmd():
@@ -213,6 +220,13 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         click.echo(f"province admin {username} created")
 
+    @app.cli.command("demo-totp")
+    def demo_totp():
+        """Print the current two-factor code of the demo officials (their published demo secret)."""
+        import pyotp
+
+        click.echo(pyotp.TOTP(DEMO_TOTP_SECRET).now())
+
     @app.cli.command("demo-data")
     @click.option("--if-empty", is_flag=True, help="do nothing when users already exist")
     def demo_data(if_empty):
@@ -225,6 +239,7 @@ def register_cli(app: Flask) -> None:
         logins = load_demo_data()
         db.session.commit()
         click.echo(f"demo data loaded; every demo account's password: {DEMO_PASSWORD}")
+        click.echo(f"officials' two-factor secret: {DEMO_TOTP_SECRET} (current code: flask demo-totp)")
         for username, label, _ in logins[:8]:
             click.echo(f"  {username:<16} {label}")
         click.echo("  city_<城市拼音>    e.g. city_guangzhou, city_shenzhen (21 city officers)")
@@ -233,18 +248,23 @@ def register_cli(app: Flask) -> None:
     def audit_group():
         """Audit-trail tools."""
 
-    @audit_group.command("verify")
-    @click.option("--max-problems", default=audit.MAX_PROBLEMS, show_default=True,
-                  help="problems listed; the rest are counted")
-    def audit_verify(max_problems):
-        """Recompute the hash chain; exit 1 when any row was edited or removed."""
-        total = db.session.execute(db.select(db.func.count()).select_from(audit.AuditEvent)).scalar_one()
-        started = time.monotonic()
+    def _verified(max_problems: int, expect: tuple[str, ...], checkpoint_file: str | None):
+        """Run verify() against the checkpoint file and any checkpoints typed from a report; print problems."""
+        path = Path(checkpoint_file) if checkpoint_file else audit.checkpoint_path()
+        try:
+            marks = audit.read_checkpoints(path) + [audit.parse_expected(e) for e in expect]
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        with sqlite_tx.deferred_reads():  # a reader: SQLite writers are not held up meanwhile
+            total = db.session.execute(db.select(db.func.count()).select_from(audit.AuditEvent)).scalar_one()
+            started = time.monotonic()
 
-        def progress(checked: int) -> None:  # on stderr, so the report on stdout stays clean
-            click.echo(f"  checked {checked:,} / {total:,} events ({time.monotonic() - started:.0f} s)", err=True)
+            def progress(checked: int) -> None:  # on stderr, so the report on stdout stays clean
+                click.echo(f"  checked {checked:,} / {total:,} events ({time.monotonic() - started:.0f} s)", err=True)
 
-        result = audit.verify(max_problems=max_problems, progress=progress if total >= 200_000 else None)
+            result = audit.verify(max_problems=max_problems, progress=progress if total >= 200_000 else None,
+                                  checkpoints=marks)
+            db.session.rollback()
         if not result.intact:
             for p in result.problems:
                 click.echo(p)
@@ -252,7 +272,38 @@ def register_cli(app: Flask) -> None:
                 click.echo(f"……另有 {result.problem_count - len(result.problems)} 个问题未列出"
                            f"（共 {result.problem_count} 个）")
             raise SystemExit(1)
+        return result, path
+
+    @audit_group.command("verify")
+    @click.option("--max-problems", default=audit.MAX_PROBLEMS, show_default=True,
+                  help="problems listed; the rest are counted")
+    @click.option("--expect", multiple=True, metavar="COUNT:HASH",
+                  help="a checkpoint from a report (repeatable), checked like those in the file")
+    @click.option("--checkpoint-file", type=click.Path(dir_okay=False), default=None,
+                  help="default: AUDIT_CHECKPOINT_FILE or instance/audit-checkpoints.txt")
+    def audit_verify(max_problems, expect, checkpoint_file):
+        """Recompute the hash chain and compare it with the checkpoints; exit 1 when any row was edited or
+        removed, or the chain is shorter than a checkpoint."""
+        result, path = _verified(max_problems, expect, checkpoint_file)
         click.echo(f"audit trail intact ({result.checked} events)")
+        if result.checkpoints:
+            click.echo(f"agrees with {result.checkpoints} checkpoint(s)")
+        else:
+            click.echo(f"no checkpoints yet ({path}): run `flask audit checkpoint` daily")
+        if result.legacy:
+            click.echo(f"{result.legacy} events were hashed before actor names were covered (hash version 1)")
+
+    @audit_group.command("checkpoint")
+    @click.option("--checkpoint-file", type=click.Path(dir_okay=False), default=None,
+                  help="default: AUDIT_CHECKPOINT_FILE or instance/audit-checkpoints.txt")
+    def audit_checkpoint(checkpoint_file):
+        """Verify the chain, then append its length and head hash to the checkpoint file (outside the
+        database) and print them for the province's report. Run daily (cron)."""
+        result, path = _verified(audit.MAX_PROBLEMS, (), checkpoint_file)
+        line = audit.append_checkpoint(path, now().isoformat(timespec="seconds"), result.checked, result.head)
+        click.echo(f"audit checkpoint {line.replace(chr(9), ' ')}")
+        click.echo(f"for the report: flask audit verify --expect {result.checked}:{result.head or '-'}")
+        click.echo(f"appended to {path}")
 
     @app.cli.command("prune")
     def prune():
@@ -265,6 +316,33 @@ def register_cli(app: Flask) -> None:
             if n < 10_000:
                 break
         click.echo(f"pruned {removed} rate events")
+
+    @app.cli.group("files")
+    def files_group():
+        """Stored files (UPLOAD_DIR)."""
+
+    @files_group.command("orphans")
+    @click.option("--delete", is_flag=True, help="Remove the orphans (without it, only list them).")
+    @click.option("--grace-minutes", default=60, show_default=True, type=click.FloatRange(min=0),
+                  help="Leave files younger than this alone: they may belong to a request still running.")
+    def files_orphans(delete: bool, grace_minutes: float):
+        """R33: list (or with --delete remove) files under UPLOAD_DIR that no stored_file row names,
+        and report rows whose file is missing (exit 1 then). Safe to run any time, e.g. hourly from cron."""
+        from blueprints.core import uploads
+
+        sweep = uploads.find_orphans(grace_minutes)
+        root = uploads.storage_dir()
+        rows = uploads.remove_orphans(sweep) if delete else sweep.orphans
+        for path, size in rows:
+            click.echo(f"{'removed' if delete else 'orphan'} {path.relative_to(root)} ({size:,} bytes)")
+        total = sum(size for _, size in rows)
+        verb = "removed" if delete else "found (run with --delete to remove)"
+        click.echo(f"{len(rows)} orphan files, {total:,} bytes {verb}; "
+                   f"{sweep.young} younger than {grace_minutes:g} minutes left alone")
+        for sha in sweep.missing:
+            click.echo(f"missing file for stored rows: {sha}")
+        if sweep.missing:
+            raise SystemExit(1)
 
     @app.cli.group("vouchers")
     def vouchers_group():

@@ -70,9 +70,8 @@ class UTCDateTime(TypeDecorator):
 
 
 def _now() -> dt.datetime:
-    from blueprints.core.timeutil import now
-
-    return now()
+    """The column default: the current instant in UTC, as timeutil.now (models imports nothing from blueprints)."""
+    return dt.datetime.now(dt.timezone.utc)
 
 
 class Role(enum.StrEnum):
@@ -124,9 +123,24 @@ class User(db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped on logout (all sessions), password change and disable: every older cookie dies.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Second factor (R21): the TOTP secret (base32) once enrolled, and the last time step accepted,
+    # so a code works once. Required for officials (blueprints/core/two_factor.py), optional for others.
+    totp_secret: Mapped[Optional[str]] = mapped_column(String(64))
+    totp_enabled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[Optional[int]] = mapped_column(BigInteger)
     locale: Mapped[str] = mapped_column(String(10), default="zh_Hans")
+    # Notices also go by e-mail to this address (an enterprise's or supplier's user without one gets
+    # them at the organisation's contact e-mail); an official may take one daily digest of the queues
+    # instead of a mail per notice (blueprints/core/mail.py).
+    email: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    mail_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_text("false"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
     password_changed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # Colleagues: an enterprise's or supplier's first account manages its members (invites, disables,
+    # marks signatories); only a signatory (legal representative or authorised signatory) makes the
+    # organisation's declarations and commitments; the others prepare. Officials ignore both flags.
+    is_org_admin: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_signatory: Mapped[bool] = mapped_column(Boolean, default=True)
 
     enterprise: Mapped[Optional["Enterprise"]] = relationship(foreign_keys=[enterprise_id])
     supplier: Mapped[Optional["Supplier"]] = relationship(foreign_keys=[supplier_id])
@@ -163,6 +177,27 @@ class User(db.Model):
         if self.supplier_id:
             return f"supplier:{self.supplier_id}"
         return ""
+
+
+class RecoveryCode(db.Model):
+    """A one-time recovery code of the second factor (R21): only its SHA-256 is kept; shown once."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    used_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+
+class TrustedDevice(db.Model):
+    """A browser whose second factor is remembered for 30 days (R21): the cookie holds a random token,
+    the database its SHA-256. Resetting or turning off the second factor, or a new password, forgets all."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class AuditEvent(db.Model):
@@ -208,6 +243,24 @@ class Notice(db.Model):
         Index("ix_notice_user_unread", "user_id", "read_at", "id"),
         Index("ix_notice_user", "user_id", "id"),  # the notice list, newest first
     )
+
+
+class TeamInvite(db.Model):
+    """An invitation for a colleague to join an enterprise or supplier: the account exists (inactive)
+    from the invitation on; the colleague sets a password through a one-time link (only its SHA-256
+    is stored), valid for INVITE_DAYS."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(120), default="")
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    user: Mapped["User"] = relationship(foreign_keys=[user_id])
+    created_by: Mapped["User"] = relationship(foreign_keys=[created_by_id])
 
 
 class StoredFile(db.Model):
@@ -329,7 +382,7 @@ class Enterprise(db.Model):
     suspended_until_cycle_id: Mapped[Optional[int]] = mapped_column(Integer)
     disqualified: Mapped[bool] = mapped_column(Boolean, default=False)
     # Documents a reviewer needs (DOC-3): the business licence and, when claimed, the DCMM certificate.
-    # stored_file ids, set only by blueprints/core/registration.py after checking the file's owner. No
+    # stored_file ids, set only by blueprints/core/registration/ after checking the file's owner. No
     # FOREIGN KEY: enterprise -> stored_file -> user -> enterprise would make the tables a cycle.
     licence_file_id: Mapped[Optional[int]] = mapped_column(Integer)
     dcmm_file_id: Mapped[Optional[int]] = mapped_column(Integer)
@@ -388,7 +441,7 @@ class Supplier(db.Model):
     )
 
 
-# The city's registration queue with every status, in its order (core/registration.py queue_select).
+# The city's registration queue with every status, in its order (core/registration/queues.py queue_select).
 Index("ix_enterprise_review_order", Enterprise.city_code, Enterprise.due_on.is_(None), Enterprise.due_on,
       Enterprise.submitted_at, Enterprise.id)
 
@@ -803,7 +856,37 @@ class Job(db.Model):
         return min(99, self.done * 100 // self.total) if self.total else 0
 
 
-# --------------------------------------------------------------------------- settlement (issue #9)
+class MailStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender until next_try_at (a sender that died is taken over then)
+    SENT = "sent"
+    FAILED = "failed"  # out of attempts: logged, counted by `flask mail status`
+
+
+class MailOutbox(db.Model):
+    """An e-mail waiting to be sent (blueprints/core/mail.py). Written in the transaction of the notice
+    it carries, so an action rolled back sends nothing; sent after the commit, retried with backoff."""
+
+    __tablename__ = "mail_outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("user.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="notice")  # notice | digest
+    # A digest is one per person and day: the unique key makes a second run of the cron a no-op.
+    dedupe_key: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    to_addr: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(12), default=MailStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    sent_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_mail_outbox_status_next", "status", "next_try_at"),)
+
+
+# --------------------------------------------------------------------------- settlement
 
 
 class SetStatus(enum.StrEnum):
@@ -939,7 +1022,7 @@ class BonusGrant(db.Model):
     granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
 
 
-# --------------------------------------------------------------------------- usage verification (issue #10)
+# --------------------------------------------------------------------------- usage verification
 
 
 class VoucherAddress(db.Model):
@@ -1065,7 +1148,7 @@ class CompletionTable(db.Model):
     __table_args__ = (Index("ix_completion_table_city", "city_code", "cycle_id", "id"),)
 
 
-# --------------------------------------------------------------------------- publicity and payout (issue #11)
+# --------------------------------------------------------------------------- publicity and payout
 
 
 class ListStatus(enum.StrEnum):
@@ -1110,6 +1193,16 @@ class SettlementList(db.Model):
         from blueprints.core.cycles import period_label
 
         return f"{self.city.name}{period_label(self.period)}结算清单（第 {self.seq} 批）"
+
+    @property
+    def display_title(self) -> str:
+        """The title in the reader's language, for pages; `title` stays Chinese for documents and notices."""
+        from flask_babel import gettext
+
+        from blueprints.core.cycles import period_label_shown
+
+        return gettext("%(city)s%(period)s结算清单（第 %(seq)s 批）", city=self.city.name,
+                       period=period_label_shown(self.period), seq=self.seq)
 
 
 class EntryStatus(enum.StrEnum):
@@ -1220,7 +1313,7 @@ class ObjectionEntry(db.Model):
     entry_id: Mapped[int] = mapped_column(ForeignKey("list_entry.id"), primary_key=True, index=True)
 
 
-# --------------------------------------------------------------------------- supervision (issue #12)
+# --------------------------------------------------------------------------- supervision
 
 
 class PilotUnit(db.Model):

@@ -4,16 +4,19 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, flash, redirect, request, session, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import PasswordField, RadioField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
-from blueprints.core import audit, security
+from blueprints.core import audit, login_guard, security
+from blueprints.core import two_factor
 from blueprints.core.access import ANY_USER, allow, public
 from blueprints.core.htmx import page, redirect_to
+from blueprints.core.i18n import LOCALES
 from blueprints.core.nav import home_endpoint
 from blueprints.core.timeutil import now
 from models import Enterprise, Role, Supplier, User, db
@@ -42,7 +45,7 @@ class LoginForm(FlaskForm):
 class SignupForm(FlaskForm):
     kind = RadioField(
         "注册类型",
-        choices=[("enterprise", "工业企业（申领服务券）"), ("supplier", "供应商（平台商/服务商）")],
+        choices=[("enterprise", _l("工业企业（申领服务券）")), ("supplier", _l("供应商（平台商/服务商）"))],
         default="enterprise",
         validators=[DataRequired("请选择注册类型")],
     )
@@ -56,7 +59,8 @@ class SignupForm(FlaskForm):
     )
     display_name = StringField("联系人姓名", validators=[DataRequired("请输入联系人姓名"), Length(max=50)])
     phone = StringField(
-        "手机号", validators=[DataRequired("请输入手机号"), Regexp(r"^1\d{10}$", message="请输入 11 位手机号")]
+        "手机号", validators=[DataRequired("请输入手机号"), Regexp(r"^1\d{10}$", message="请输入 11 位手机号")],
+        render_kw={"type": "tel", "inputmode": "tel", "autocomplete": "tel"},
     )
     password = PasswordField("密码（至少 10 位）", validators=[DataRequired("请输入密码")])
     confirm = PasswordField("再次输入密码", validators=[EqualTo("password", message="两次输入的密码不一致")])
@@ -99,29 +103,24 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        cfg = current_app.config
-        window = timedelta(minutes=cfg["LOGIN_WINDOW_MINUTES"])
-        acct_key = f"login:user:{form.username.data.lower()}"
-        addr_key = f"login:addr:{request.remote_addr}"
-        security.serialize(acct_key, addr_key)
-        if security.too_many(acct_key, cfg["LOGIN_LIMIT_PER_ACCOUNT"], window) or security.too_many(
-            addr_key, cfg["LOGIN_LIMIT_PER_ADDRESS"], window
-        ):
-            db.session.rollback()
-            return page("auth/login.html", form=form, error="尝试次数过多，请 15 分钟后再试", status=429)
         user = db.session.execute(db.select(User).where(User.username == form.username.data)).scalar_one_or_none()
-        if user is None:
+        stored = user.password_hash if user and user.is_active else None  # read before the gate commits
+        gate = login_guard.enter_login(form.username.data, user)  # counted before the check (R24, F14)
+        if gate.refused:
+            return page("auth/login.html", form=form, error=gate.message, status=429)
+        if stored is None:
             security.dummy_verify()
-        if user and user.is_active and security.verify_password(user.password_hash, form.password.data):
-            if security.needs_rehash(user.password_hash):
+        # no transaction is open during the slow check (SQLite: no write lock held meanwhile)
+        if stored and security.verify_password(stored, form.password.data):
+            if security.needs_rehash(stored):
                 user.password_hash = security.hash_password(form.password.data)
-            security.clear(acct_key)
+            login_guard.succeeded(gate)
             audit.record("user", user.id, "login", actor=user)
             db.session.commit()
             _start_session(user)
-            return redirect(safe_next(request.args.get("next")) or url_for(home_endpoint(user)), 303)
-        security.hit(acct_key)
-        security.hit(addr_key)
+            login_guard.remember_device(user)
+            return two_factor.after_password(user, safe_next(request.args.get("next")))  # R21: then the code step
+        login_guard.failed(gate, user)
         db.session.commit()
         error = "用户名或密码错误"
     status = 422 if request.method == "POST" else 200
@@ -194,16 +193,27 @@ def password_change():
     """Change one's password; every other session is signed out."""
     form = PasswordForm()
     if form.validate_on_submit():
-        if not security.verify_password(current_user.password_hash, form.current.data):
+        user = current_user._get_current_object()
+        stored = user.password_hash
+        gate = login_guard.enter_password_check(user)  # limited like login (R24)
+        if gate.refused:
+            form.current.errors.append(gate.message)
+            return page("auth/password.html", form=form, status=429)
+        if not security.verify_password(stored, form.current.data):
+            login_guard.failed(gate, user)
+            db.session.commit()
             form.current.errors.append("当前密码不正确")
             return page("auth/password.html", form=form, status=422)
-        user = current_user._get_current_object()
+        login_guard.succeeded(gate)
         user.password_hash = security.hash_password(form.password.data)
         user.password_changed_at = now()
         user.session_version += 1
         audit.record("user", user.id, "password_change", actor=user)
         db.session.commit()
+        second_factor_done = two_factor.done(user)
         _start_session(user)
+        if second_factor_done:  # the new session keeps the second factor this one passed
+            two_factor.mark_done(user)
         flash("密码已修改，其他设备上的登录已失效", "success")
         return redirect_to(url_for(home_endpoint(user)))
     return page("auth/password.html", form=form, status=422 if request.method == "POST" else 200)
@@ -213,8 +223,6 @@ def password_change():
 @public
 def lang_set():
     """Switch the interface language (zh-Hans / English)."""
-    from app import LOCALES
-
     lang = request.form.get("lang", "zh_Hans")
     if lang in LOCALES:
         session["lang"] = lang
@@ -222,3 +230,7 @@ def lang_set():
             current_user.locale = lang
             db.session.commit()
     return redirect_to(safe_next(request.form.get("next")) or url_for("public.index"))
+
+
+from blueprints import auth_two_factor  # noqa: E402,F401  (the second factor's routes, R21)
+from blueprints import auth_account  # noqa: E402,F401  (the account page: e-mail notices)

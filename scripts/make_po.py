@@ -55,7 +55,7 @@ EN = {
     "服务券查验": "Verify a voucher", "输入券号或扫描二维码核验真伪": "Enter a code or scan the QR code",
     "批次公告与截止日期变更记录": "Cycle announcements and deadline changes",
     "应用服务目录与补助标准": "Service catalog and subsidy standards",
-    # background jobs and province-scale pages (issue 8)
+    # background jobs and province-scale pages
     "我的导出与文件": "My exports and files",
     "数据截至": "Figures as of",
     "排队中，马上开始……": "Queued, starting shortly…",
@@ -73,7 +73,7 @@ EN = {
     "共 %(n)s 行": "%(n)s rows",
     "这份导出共 %(n)s 行，将在后台生成。您可以离开页面，完成后会在消息通知里告诉您，也可以在“我的导出与文件”中下载。": "This export has %(n)s rows and will be generated in the background. You may leave this page: a notice will tell you when it is ready, and it will be under “My exports and files”.",
     "开始生成": "Generate",
-    # settlement (issue 9): menu entries and the statuses it adds
+    # settlement: menu entries and the statuses it adds
     "客户兑现确认": "Customer settlements", "兑现审核": "Settlement review", "兑现与核验": "Settlements and verification",
     "兑现申请": "Settlements", "等待用量核验": "Awaiting usage verification", "已放弃": "Released",
     "地市兑现审核 %(n)s 个工作日": "city settlement review: %(n)s working days",
@@ -81,12 +81,12 @@ EN = {
     "登录": "logged in", "退出": "logged out", "修改密码": "password changed", "启用": "enabled",
     "专家评分": "expert scored", "提交资料变更": "profile change submitted", "变更生效": "change applied",
     "设定方案目标": "scheme targets set", "省级核定": "province override", "取消核定": "override removed",
-    # usage pages and completion tables (issue 10): menu entries and timeline actions
+    # usage pages and completion tables: menu entries and timeline actions
     "完成情况表": "Completion tables", "客户服务券": "Customer vouchers",
     "申报企业端地址": "address declared", "删除企业端地址": "address removed", "省级核定上云用量": "usage overridden",
     "取消上云用量核定": "usage override removed", "上云用量核验通过": "usage verified", "放弃服务券": "voucher released",
     "服务券作废": "voucher void", "生成完成情况表": "completion table generated", "下发完成情况表": "completion table sent",
-    # usage verification (issue 10): the province's menu entry
+    # usage verification: the province's menu entry
     "上云用量核验": "Usage verification",
 }
 

@@ -10,5 +10,8 @@ cat <<TXT
     operator_gz      第三方机构，代广州市 (operator for Guangzhou)
     ent_gz ent_fs ent_dg   工业企业 (approved enterprises)   ent_new  (new, profile empty)
     sup_gd sup_sz sup_bj   供应商 (suppliers; sup_gd is a pilot unit)
+  Officials (admin, city_*, expert, operator*) also need a two-factor code after the password:
+    secret GDDEMOTOTPSECRETGDDEMOTOTPSECRET (add it to an authenticator app), or the current code:
+    FLASK_APP=app:create_app .venv/bin/flask demo-totp
 
 TXT

@@ -2,7 +2,7 @@
 # One idempotent set-up for `make run` and `make test` on a fresh Debian machine:
 # system packages (as root, with apt), .venv with pinned packages, htmx from the npm
 # registry, compiled translations, database migrations, demo data once.
-# Usage: scripts/setup.sh [run|test|bench]
+# Usage: scripts/setup.sh [run|test|bench|reliability]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-run}"
@@ -52,6 +52,16 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$req_hash" ]; then
   echo ">> installing Python packages (requirements.txt)"
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
   echo "$req_hash" > "$STAMP"
+fi
+
+if [ "$MODE" = "reliability" ]; then
+  tools_hash=$(sha256sum requirements-tools.txt | cut -c1-16)
+  if [ ! -f .venv-tools/.installed ] || [ "$(cat .venv-tools/.installed)" != "$tools_hash" ]; then
+    echo ">> installing the reliability tools (requirements-tools.txt) into .venv-tools"
+    $PY -m venv .venv-tools
+    .venv-tools/bin/pip install -q --disable-pip-version-check -r requirements-tools.txt
+    echo "$tools_hash" > .venv-tools/.installed
+  fi
 fi
 
 HTMX_VERSION=2.0.11

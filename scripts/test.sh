@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole suite: first on SQLite (browser tests included), then on PostgreSQL.
+# The whole suite: first on SQLite (browser tests included), then on PostgreSQL, then the reliability
+# figures' CI subset (scripts/reliability/run.py --quick; SKIP_RELIABILITY=1 leaves it out).
 # PostgreSQL: TEST_DATABASE_URL, or the server on 127.0.0.1:5432 (database `test`).
 # In CI (CI=true) a missing PostgreSQL is an error, never a silent skip.
 set -uo pipefail
@@ -45,10 +46,18 @@ else
   echo "!! PostgreSQL does not answer at $PG_URL: the PostgreSQL pass did NOT run (set TEST_DATABASE_URL)"
 fi
 
+# The reliability figures' CI subset on the production path (gunicorn -w 4 on its own database).
+rc3=0
+if pg_up && [ "${SKIP_RELIABILITY:-}" != "1" ]; then
+  echo "== pass 3: reliability figures, CI subset (make reliability for all of them) =="
+  RELIABILITY_PG_URL="${PG_URL%/*}" $PY scripts/reliability/run.py --quick
+  rc3=$?
+fi
+
 if [ -x ../shared/tools/rule-coverage ]; then
   ../shared/tools/rule-coverage --tests tests | tail -n 2 || true
 fi
-if [ $rc1 -ne 0 ] || [ $rc2 -ne 0 ]; then
-  echo "FAILED: sqlite=$rc1 postgresql=$rc2"
+if [ $rc1 -ne 0 ] || [ $rc2 -ne 0 ] || [ $rc3 -ne 0 ]; then
+  echo "FAILED: sqlite=$rc1 postgresql=$rc2 reliability=$rc3"
   exit 1
 fi

@@ -33,6 +33,29 @@
     var form = evt.target.form || document;
     form.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (cb) { cb.checked = evt.target.checked; });
   });
+  // The error summary (templates/_macros/form.html error_summary) takes the focus when a form comes back,
+  // on a full page and after an htmx swap that brings one; its links move the focus to the field.
+  function focusSummary(root) {
+    var box = root && root.querySelector ? root.querySelector("[data-error-summary]") : null;
+    if (!box && root && root.matches && root.matches("[data-error-summary]")) box = root;
+    if (box) { box.focus(); box.scrollIntoView({block: "start"}); }
+  }
+  focusSummary(document);
+  // A page answered to a POST names its own GET address (core/htmx.py page(url=...)): a reload shows it.
+  var own = document.body.getAttribute("data-replace-url");
+  if (own && own.charAt(0) === "/" && own.charAt(1) !== "/" && window.history.replaceState) window.history.replaceState(null, "", own);
+  document.body.addEventListener("htmx:afterSettle", function (evt) { focusSummary(evt.detail && evt.detail.elt); });
+  document.addEventListener("click", function (evt) {
+    var a = evt.target.closest && evt.target.closest("[data-error-summary] a[href^='#']");
+    if (!a) return;
+    var el = document.getElementById(a.getAttribute("href").slice(1));
+    if (!el) return;
+    if (!el.matches("input, select, textarea, button")) el = el.querySelector("input, select, textarea") || el;
+    evt.preventDefault();
+    var label = el.id ? document.querySelector("label[for='" + el.id + "']") : null;
+    (label || el).scrollIntoView({block: "center"});
+    el.focus({preventScroll: true});
+  });
   // Amount unit switch hints and other progressive bits hook here.
   document.body.addEventListener("htmx:responseError", function (evt) {
     var xhr = evt.detail.xhr;

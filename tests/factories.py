@@ -74,7 +74,8 @@ def make_user(role: Role, username: str | None = None, **kw) -> User:
         kw["supplier_id"] = make_supplier().id
     if role == Role.CITY and "city_code" not in kw:
         kw["city_code"] = "440100"
-    u = User(username=username, role=role, password_hash=password_hash(), display_name=f"用户{username}", **kw)
+    kw.setdefault("display_name", f"用户{username}")
+    u = User(username=username, role=role, password_hash=password_hash(), **kw)
     db.session.add(u)
     db.session.flush()
     return u
@@ -112,7 +113,7 @@ def make_target(city_code="440100", year=None, target_fen=100_000_000_00, quota_
     return t
 
 
-# --------------------------------------------------------------------------- issue #5: applications
+# --------------------------------------------------------------------------- applications
 
 
 def contract_pdf_bytes(label: str | None = None) -> bytes:
@@ -189,7 +190,7 @@ def make_application(enterprise=None, supplier=None, cycle=None, *, stage="draft
 
 
 def make_world(cap_fen=500_000_00, quota_fen=150_000_000_00, city_code="440100", **cycle_kw):
-    """Everything an application needs (issue #5): a published catalog with two items, an open cycle, the
+    """Everything an application needs: a published catalog with two items, an open cycle, the
     city's quota, an approved enterprise and supplier with one user each, and a city officer."""
     from types import SimpleNamespace
 
@@ -212,7 +213,7 @@ def make_world(cap_fen=500_000_00, quota_fen=150_000_000_00, city_code="440100",
     return w
 
 
-# --------------------------------------------------------------------------- issue #3: registration
+# --------------------------------------------------------------------------- registration
 
 
 def enterprise_form(**over) -> dict:
@@ -268,7 +269,7 @@ def make_submitted(kind: str = "enterprise", city_code: str = "440100", in_provi
     return obj, user
 
 
-# --------------------------------------------------------------------------- issue #9: settlements
+# --------------------------------------------------------------------------- settlements
 
 
 def invoice_number() -> str:
@@ -388,3 +389,40 @@ def make_settlement(voucher=None, *, stage="draft", invoices=None, payments=None
     city_user = users.get("city") or make_user(Role.CITY, city_code=voucher.city_code)
     settlement.approve(st, city_user)
     return st
+
+
+# The second factor (R21): a fixed TOTP secret for tests, and the code step after a password login.
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def enrol_totp(user: User, secret: str = TOTP_SECRET) -> User:
+    """Enrol a user's second factor directly (as if they had scanned the QR code)."""
+    user.totp_secret = secret
+    user.totp_enabled_at = now()
+    user.totp_last_step = None
+    return user
+
+
+def totp_code(secret: str = TOTP_SECRET, steps_ahead: int = 0) -> str:
+    import pyotp
+
+    from blueprints.core.two_factor import STEP_SECONDS, current_step
+
+    return pyotp.TOTP(secret).at((current_step() + steps_ahead) * STEP_SECONDS)
+
+
+def pass_second_factor(client, user: User, **form):
+    """After the password step: enrol the user if needed and spend the current code at /login/code.
+    The last step used is forgotten first, since a test may log the same user in twice in 30 s."""
+    if not user.totp_secret:
+        enrol_totp(user)
+    user.totp_last_step = None
+    db.session.commit()
+    left = 30 - now().timestamp() % 30
+    if left < 1:  # a code lives for its own 30 s step only: do not post one in its last moment
+        import time
+
+        time.sleep(left + 0.05)
+    r = client.post("/login/code", data={"code": totp_code(user.totp_secret), **form})
+    assert r.status_code == 303, r.get_data(as_text=True)[:500]
+    return r

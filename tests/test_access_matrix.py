@@ -62,6 +62,19 @@ def test_every_view_has_a_docstring(app):
     assert missing == []
 
 
+# Allowed GETs without arguments that answer the walk's users something else than their page, and why. Every
+# other allowed GET without arguments must answer 200 (or, for htmx, 204 + HX-Redirect where listed).
+NOT_A_PAGE_FOR_THE_WALK = {
+    "auth.two_factor_code": (302,),  # the second-factor step: a user already logged in is sent home
+    "enterprise.application_form_new": (303, 204),  # the walk's enterprise user has no organisation yet
+    "enterprise.application_new_preview": (303, 204),
+    "enterprise.application_new_supplier_search": (303, 204),
+    "city.registration_reason_row": (404,),  # a form row: 404 without ?kind=
+    "province.registration_reason_row": (404,),
+    "province.payout_overview_xlsx": (404,),  # no period has a budget yet
+}
+
+
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_role_route_matrix(app, login, htmx):
     # rule: ROLE-8, ROLE-1, ROLE-2, ROLE-3, ROLE-4, ROLE-5, ROLE-6, ROLE-7
@@ -70,8 +83,12 @@ def test_role_route_matrix(app, login, htmx):
     clients = {name: login(u) for name, u in users.items()}
     clients["anonymous"] = app.test_client()
     headers = {"HX-Request": "true"} if htmx else {}
-    problems, cells = [], 0
-    audit_before = db.session.execute(db.select(db.func.count(AuditEvent.id))).scalar_one()
+    problems, cells, allowed_pages = [], 0, 0
+    def audit_count() -> int:
+        db.session.rollback()  # a fresh read: the requests commit on their own connections
+        return db.session.execute(db.select(db.func.count(AuditEvent.id))).scalar_one()
+
+    audit_seen = audit_count()
     for rule in _rules(app):
         decl = declaration(rule.endpoint)
         url = _url_for_rule(rule)
@@ -85,6 +102,13 @@ def test_role_route_matrix(app, login, htmx):
                 code = resp.status_code
                 role = _acting(principal)
                 where = f"{method} {url} as {principal}{' (htmx)' if htmx else ''}: {code} {resp.headers.get('Location', '')}"
+                if method == "GET":  # R11: a GET, by anyone, writes nothing to the audit trail
+                    now_count = audit_count()
+                    if now_count != audit_seen:
+                        problems.append("GET wrote to the audit trail " + where)
+                    audit_seen = now_count
+                else:
+                    audit_seen = audit_count()
                 if code >= 500:
                     problems.append("server error " + where)
                     continue
@@ -100,11 +124,15 @@ def test_role_route_matrix(app, login, htmx):
                 elif ANY_USER not in decl and role not in decl:
                     if code not in (403, 404):
                         problems.append("denied role got through " + where)
-    assert cells > 100
+                elif code in (401, 403):  # the allowed cells: refusing every user would pass the checks above
+                    problems.append("allowed role refused " + where)
+                elif method == "GET" and not rule.arguments:
+                    if code == 200:
+                        allowed_pages += 1
+                    elif code not in NOT_A_PAGE_FOR_THE_WALK.get(rule.endpoint, ()):
+                        problems.append("allowed role did not get its page " + where)
+    assert cells > 100 and allowed_pages > 100
     assert problems == [], "\n".join(problems[:50])
-    # GET requests by everyone wrote nothing to the audit trail beyond the walk's POSTs (R11).
-    db.session.rollback()
-    assert db.session.execute(db.select(db.func.count(AuditEvent.id))).scalar_one() >= audit_before
 
 
 def test_get_requests_change_nothing(app, login):
@@ -152,7 +180,7 @@ def _check_route_table(app, login, routes: dict) -> None:
     assert problems == [], "\n".join(problems)
 
 
-# Issue #9: the settlement pages of the supplier, the city, the province and the enterprise. Each route's roles, and what
+# The settlement pages of the supplier, the city, the province and the enterprise. Each route's roles, and what
 # an allowed principal gets (the page, or 404 for a record that does not exist: past the role check)
 # beside what every other principal gets (403, or the login page).
 SETTLEMENT_ROUTES = {
@@ -186,7 +214,7 @@ def test_settlement_routes_allow_their_role_and_refuse_the_others(app, login):
     _check_route_table(app, login, SETTLEMENT_ROUTES)
 
 
-# Issue #10: the province's usage-intake pages (data organisations, tokens, imports, the CSV upload), and the
+# The province's usage-intake pages (data organisations, tokens, imports, the CSV upload), and the
 # connection-records API, public at the role layer (it authenticates itself by bearer token).
 USAGE_ROUTES = {
     "province.data_orgs": ({Role.PROVINCE}, 200),
@@ -221,7 +249,7 @@ def test_the_api_is_public_at_the_role_layer_and_authenticates_itself(app, login
         assert c.get("/api/v1/openapi.json").status_code == 200, principal
 
 
-# Issue #10: the usage pages (declared addresses, the supplier's voucher list, the province's override and the
+# The usage pages (declared addresses, the supplier's voucher list, the province's override and the
 # completion tables of the province and the cities). A POST without a record (or without a cycle) is a 404.
 USAGE_PAGE_ROUTES = {
     "enterprise.voucher_address_add": ({Role.ENTERPRISE}, 404),
@@ -242,7 +270,7 @@ def test_usage_page_routes_allow_their_role_and_refuse_the_others(app, login):
     _check_route_table(app, login, USAGE_PAGE_ROUTES)
 
 
-# The modules of issue #10's pages: a route added to one of them must get its row in a table above.
+# The modules of the usage pages: a route added to one of them must get its row in a table above.
 USAGE_MODULES = ("blueprints.province.usage", "blueprints.province.usage_override", "blueprints.province.completion",
                  "blueprints.enterprise.usage", "blueprints.supplier.usage", "blueprints.city.completion")
 
@@ -255,7 +283,7 @@ def test_every_usage_route_is_in_a_route_table(app):
     assert [e for e in mine if e not in listed] == []
 
 
-# Issue #11: the province's payout overview (404 for the xlsx while no period has a budget or a list) and the
+# The province's payout overview (404 for the xlsx while no period has a budget or a list) and the
 # objections the cities escalate (an unknown one is a 404 past the role check).
 PAYOUT_PROVINCE_ROUTES = {
     "province.payout_overview": ({Role.PROVINCE}, 200),
@@ -273,7 +301,7 @@ def test_payout_province_routes_allow_the_province_and_refuse_the_others(app, lo
     assert sorted(mine) == sorted({k.partition(" ")[0] for k in PAYOUT_PROVINCE_ROUTES})
 
 
-# Issue #11: the public settlement lists, objections and their look-up: no login, every role the same (ROLE-7).
+# The public settlement lists, objections and their look-up: no login, every role the same (ROLE-7).
 # Unknown lists are a 404 for everyone (GET and POST); the index and the look-up form are pages.
 PAYOUT_PUBLIC_ROUTES = {
     "public.settlement_lists": ({PUBLIC}, 200),
@@ -292,7 +320,7 @@ def test_payout_public_routes_are_open_to_everyone(app, login):
     assert sorted(mine) == sorted({k.partition(" ")[0] for k in PAYOUT_PUBLIC_ROUTES})
 
 
-# Issue #11: the city's settlement lists, objections, payout and payments. An empty POST to the list form is a
+# The city's settlement lists, objections, payout and payments. An empty POST to the list form is a
 # refusal (422: no period); to the payout confirm a refusal (422: no period with a budget).
 PAYOUT_CITY_ROUTES = {
     "city.payout_lists": ({Role.CITY}, 200),
@@ -334,7 +362,7 @@ def test_payout_workflows_state_who_may_act(app):
     assert table(workflow.LIST_ENTRY) == {("committed", "pay"): {Role.CITY}}
 
 
-# Issue #12: spot checks and recoveries (city: its own; province: all), pilot units, sanctions, supplier quotas
+# Spot checks and recoveries (city: its own; province: all), pilot units, sanctions, supplier quotas
 # (province) and the public pilot list. An empty POST to a form is a refusal (422); to an unknown record 404.
 SUPERVISION_ROUTES = {
     "city.spot_checks": ({Role.CITY}, 200),
@@ -368,7 +396,7 @@ def test_supervision_routes_allow_their_roles_and_refuse_the_others(app, login):
     assert sorted(mine) == sorted({k.partition(" ")[0] for k in SUPERVISION_ROUTES})
 
 
-# Issue #12: the province's fraud signals per city (records under the cities' review, with their flags).
+# The province's fraud signals per city (records under the cities' review, with their flags).
 SIGNAL_ROUTES = {
     "province.signals": ({Role.PROVINCE}, 200),
 }
@@ -381,7 +409,7 @@ def test_signal_routes_allow_the_province_and_refuse_the_others(app, login):
     assert sorted(mine) == sorted({k.partition(" ")[0] for k in SIGNAL_ROUTES})
 
 
-# Issue #12: supplier evaluation (SUP-3): the enterprise rates its supplier, the province's scorecards, xlsx and
+# Supplier evaluation (SUP-3): the enterprise rates its supplier, the province's scorecards, xlsx and
 # award, the public supplier page. An unknown record is 404 past the role check.
 EVALUATION_ROUTES = {
     "enterprise.settlement_rating": ({Role.ENTERPRISE}, 404),
@@ -400,7 +428,7 @@ def test_evaluation_routes_allow_their_roles_and_refuse_the_others(app, login):
     assert sorted(mine + ["public.supplier_detail"]) == sorted(EVALUATION_ROUTES)
 
 
-# Issue #12: public messages and complaints (SUP-5): the public form and look-up (no login, every role the same;
+# Public messages and complaints (SUP-5): the public form and look-up (no login, every role the same;
 # an empty POST fails the human check: 422), the province's queue and message page (all messages), the city's
 # (those forwarded to it). An unknown message is 404 past the role check, GET and POST.
 COMPLAINT_ROUTES = {
@@ -423,3 +451,110 @@ def test_complaint_routes_allow_their_roles_and_refuse_the_others(app, login):
     modules = ("blueprints.public.complaints", "blueprints.province.complaints", "blueprints.city.complaints")
     mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ in modules]
     assert sorted(mine) == sorted({k.partition(" ")[0] for k in COMPLAINT_ROUTES})
+
+
+# R21: the second factor. The province resets an account's second factor (an unknown account: 404 past the
+# role check); the account pages and the login steps are every logged-in user's (checked below and in
+# tests/test_two_factor.py).
+TWO_FACTOR_ROUTES = {
+    "province.user_two_factor_reset": ({Role.PROVINCE}, 404),
+}
+TWO_FACTOR_OWN_ROUTES = {"auth.two_factor_code", "auth.two_factor_enrol", "auth.two_factor_show",
+                         "auth.two_factor_recovery_renew", "auth.two_factor_off", "auth.two_factor_devices_forget"}
+OFFICIALS = ["city", "province", "expert", "operator_province", "operator_city"]
+
+
+def test_two_factor_routes_declare_their_roles(app, login):
+    # rule: ROLE-8 -- R21
+    _check_route_table(app, login, TWO_FACTOR_ROUTES)
+    mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ == "blueprints.auth_two_factor"]
+    assert sorted(mine) == sorted(TWO_FACTOR_OWN_ROUTES)
+    assert all(declaration(e) == frozenset({ANY_USER}) for e in mine)
+    assert [e for e in mine if e.endswith("_show")] and app.test_client().get("/account/two-factor").status_code == 302
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_password_only_official_session_reaches_only_the_code_step(app, htmx):
+    # R21 -- every route (role pages, shared pages, public pages alike), GET and POST, page and htmx:
+    # an official past the password but not the second factor is sent to the code step, and nothing runs.
+    from blueprints.core.two_factor import PENDING_ENDPOINTS
+    from tests.factories import PASSWORD, enrol_totp
+
+    users = _users()
+    for name in OFFICIALS:
+        enrol_totp(users[name])
+    db.session.commit()
+    clients = {}
+    for i, name in enumerate(OFFICIALS):
+        c = app.test_client()
+        r = c.post("/login", data={"username": users[name].username, "password": PASSWORD},
+                   environ_base={"REMOTE_ADDR": f"198.51.100.{i + 1}"})
+        assert r.status_code == 303 and r.headers["Location"] == "/login/code", name
+        clients[name] = c
+    headers = {"HX-Request": "true"} if htmx else {}
+    audit_before = db.session.execute(db.select(db.func.count(AuditEvent.id))).scalar_one()
+    problems, cells = [], 0
+    for rule in _rules(app):
+        if rule.endpoint in PENDING_ENDPOINTS:
+            continue
+        url = _url_for_rule(rule)
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            for name, c in clients.items():
+                resp = c.open(url, method=method, headers=headers, data={})
+                cells += 1
+                target = resp.headers.get("HX-Redirect", "") if htmx else resp.headers.get("Location", "")
+                want = 204 if htmx else 302
+                if resp.status_code != want or not target.startswith("/login/code"):
+                    problems.append(f"{method} {url} as {name}: {resp.status_code} {target}")
+    assert cells > 500
+    assert problems == [], "\n".join(problems[:50])
+    db.session.rollback()
+    assert db.session.execute(db.select(db.func.count(AuditEvent.id))).scalar_one() == audit_before
+    # the sessions are still half open: the code step answers, the pages do not
+    for name, c in clients.items():
+        assert c.get("/login/code").status_code == 200, name
+
+
+def test_official_without_second_factor_is_sent_to_enrolment_everywhere(app):
+    # R21 -- an official who never enrolled reaches only the enrolment page after the password
+    from tests.factories import PASSWORD
+
+    officer = make_user(Role.CITY, city_code="440300")
+    db.session.commit()
+    c = app.test_client()
+    r = c.post("/login", data={"username": officer.username, "password": PASSWORD})
+    assert r.status_code == 303 and r.headers["Location"] == "/login/enrol"
+    for url in ("/city/", "/notices", "/jobs", "/account/password", "/account/two-factor", "/login/code", "/"):
+        resp = c.get(url)
+        assert resp.status_code == 302 and resp.headers["Location"].startswith("/login/enrol"), url
+    assert c.get("/login/enrol").status_code == 200
+
+
+# A first-time user: the blank application form and its live parts (no open cycle here: back to the eligibility
+# page, 303), deleting a draft (an unknown one is 404), and the reviewers' decision addresses, which answer GET
+# too (a reload after a refusal leads to the record: an unknown record is 404 past the role check).
+FIRST_USE_ROUTES = {
+    "enterprise.application_form_new": ({Role.ENTERPRISE}, 303),
+    "enterprise.application_form_new POST": ({Role.ENTERPRISE}, 303),
+    "enterprise.application_new_preview": ({Role.ENTERPRISE}, 303),
+    "enterprise.application_new_supplier_search": ({Role.ENTERPRISE}, 303),
+    "enterprise.application_delete": ({Role.ENTERPRISE}, 404),
+    "city.application_approve": ({Role.CITY}, 404),
+    "city.application_approve POST": ({Role.CITY}, 404),
+    "city.application_return": ({Role.CITY}, 404),
+    "city.application_return POST": ({Role.CITY}, 404),
+    "city.application_reject": ({Role.CITY}, 404),
+    "city.application_reject POST": ({Role.CITY}, 404),
+    "city.registration_decide": ({Role.CITY}, 404),
+    "city.registration_decide POST": ({Role.CITY}, 404),
+    "province.registration_decide": ({Role.PROVINCE}, 404),
+    "province.registration_decide POST": ({Role.PROVINCE}, 404),
+    "city.settlement_approve POST": ({Role.CITY}, 404),
+    "city.settlement_return POST": ({Role.CITY}, 404),
+    "city.settlement_reject POST": ({Role.CITY}, 404),
+}
+
+
+def test_first_use_routes_allow_their_role_and_refuse_the_others(app, login):
+    # rule: ROLE-8, ROLE-2, ROLE-3, APP-1
+    _check_route_table(app, login, FIRST_USE_ROUTES)

@@ -1,4 +1,4 @@
-"""Voucher amounts (issue #5): AMT-1, AMT-2, AMT-3, AMT-5.
+"""Voucher amounts: AMT-1, AMT-2, AMT-3, AMT-5.
 
 The property test drives the real service functions (submit, withdraw, approve) over random
 sequences and compares every face value with a plain model of AMT-3.
@@ -140,3 +140,88 @@ def test_random_sequences_never_exceed_the_cap_and_serve_earlier_first(app, monk
                                    .where(Voucher.enterprise_id == e.id)).scalar_one()
         assert total == issued() <= cap
     db.session.rollback()
+
+
+def test_earlier_means_submitted_earlier_not_created_earlier(app):
+    # rule: AMT-2 -- the queue follows the submission time, whatever order the applications were created in;
+    # on the same instant the older record (lower id) goes first, so the order is total
+    import datetime as dt
+
+    w = make_world(cap_fen=500_000_00)
+    first_made = make_application(w.enterprise, w.supplier, w.cycle, stage="supplier_review", fee_fen=110_000_00,
+                                  users=w.users)
+    second_made = make_application(w.enterprise, w.supplier, w.cycle, stage="supplier_review", fee_fen=70_000_00,
+                                   users=w.users)
+    tie = make_application(w.enterprise, w.supplier, w.cycle, stage="supplier_review", fee_fen=30_000_00,
+                           users=w.users)
+    t0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.timezone.utc)
+    first_made.submitted_at = t0 + dt.timedelta(hours=2)  # created first, submitted last
+    second_made.submitted_at = t0
+    tie.submitted_at = t0  # the same instant as second_made, created after it
+    db.session.commit()
+    assert first_made.id < second_made.id < tie.id
+
+    def earlier(a):
+        return amounts.earlier_pending_sum(w.enterprise.id, w.cycle.id, a)
+
+    assert earlier(second_made) == 0  # nothing before it: not the one created earlier, not its twin
+    assert earlier(tie) == 70_000_00  # its twin of the same instant, created before it
+    assert earlier(first_made) == 70_000_00 + 30_000_00  # both, though both were created after it
+    assert earlier(None) == 210_000_00  # not yet submitted: every pending one is earlier
+    # the preview shows the same queue
+    assert flow.review_preview(first_made).pending_fen == 100_000_00
+    assert flow.review_preview(second_made).pending_fen == 0
+
+
+def test_preview_of_a_used_up_cap(app):
+    # rule: AMT-3 -- the cumulative cap is used up exactly: nothing left, nothing would be issued, the form says
+    # the cap (not the item) limits the amount
+    w = make_world(cap_fen=300_000_00)
+    make_application(w.enterprise, w.supplier, w.cycle, stage="approved", fee_fen=200_000_00, users=w.users)
+    make_application(w.enterprise, w.supplier, w.cycle, stage="city_review", fee_fen=100_000_00, users=w.users)
+    me = make_application(w.enterprise, w.supplier, w.cycle, stage="draft", fee_fen=80_000_00, users=w.users)
+    db.session.commit()
+    p = amounts.preview(me, w.catalog, w.item, 80_000_00)
+    assert (p.issued_fen, p.pending_fen, p.left_fen) == (200_000_00, 100_000_00, 0)
+    assert p.item_amount_fen == 80_000_00 and p.face_value_fen == 0  # never negative
+    assert p.used_up and p.limited_by_cap
+
+
+def test_preview_limited_by_cap_only_when_the_cap_cuts_the_amount(app):
+    # rule: AMT-3, AMT-1 -- a part of the item amount (cap cuts it), the whole of it (it does not), no item yet
+    w = make_world(cap_fen=300_000_00)
+    make_application(w.enterprise, w.supplier, w.cycle, stage="approved", fee_fen=200_000_00, users=w.users)
+    me = make_application(w.enterprise, w.supplier, w.cycle, stage="draft", fee_fen=150_000_00, users=w.users)
+    db.session.commit()
+    cut = amounts.preview(me, w.catalog, w.item, 150_000_00)
+    assert (cut.left_fen, cut.item_amount_fen, cut.face_value_fen) == (100_000_00, 150_000_00, 100_000_00)
+    assert cut.limited_by_cap and not cut.used_up
+    whole = amounts.preview(me, w.catalog, w.item, 100_000_00)  # exactly what is left: the cap does not cut it
+    assert whole.face_value_fen == whole.item_amount_fen == 100_000_00
+    assert not whole.limited_by_cap and not whole.used_up
+    capped_item = amounts.preview(me, w.catalog, w.item, 250_000_00)  # AMT-1: the item cap, then the cumulative cap
+    assert capped_item.item_amount_fen == 200_000_00 and capped_item.face_value_fen == 100_000_00
+    for item, fee in ((None, 100_000_00), (w.item, None)):  # nothing chosen yet: no amounts, nothing limited
+        p = amounts.preview(me, w.catalog, item, fee)
+        assert p.item_amount_fen is None and p.face_value_fen is None
+        assert not p.limited_by_cap and p.left_fen == 100_000_00
+    none = amounts.preview(me, None, w.item, 100_000_00)  # no catalog in force: no cap at all
+    assert none.cumulative_cap_fen == 0 and none.used_up and none.face_value_fen == 0
+
+
+def test_void_and_released_vouchers_free_their_share(app):
+    # rule: AMT-3 -- only vouchers still held count against the cumulative cap
+    w = make_world(cap_fen=500_000_00)
+    a = make_application(w.enterprise, w.supplier, w.cycle, stage="approved", fee_fen=120_000_00, users=w.users)
+    b = make_application(w.enterprise, w.supplier, w.cycle, stage="approved", fee_fen=60_000_00, users=w.users)
+    db.session.commit()
+    assert amounts.issued_sum(w.enterprise.id, w.cycle.id) == 180_000_00
+    va = db.session.execute(db.select(Voucher).where(Voucher.application_id == a.id)).scalar_one()
+    vb = db.session.execute(db.select(Voucher).where(Voucher.application_id == b.id)).scalar_one()
+    va.status, vb.status = "void", "released"
+    db.session.commit()
+    assert amounts.issued_sum(w.enterprise.id, w.cycle.id) == 0
+    vb.status = "issued"
+    db.session.commit()
+    assert amounts.issued_sum(w.enterprise.id, w.cycle.id) == 60_000_00
+    assert amounts.issued_sum(w.enterprise.id, make_cycle(name="另一批次").id) == 0

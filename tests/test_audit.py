@@ -113,7 +113,7 @@ def test_cli_verify_on_empty_trail(app):
 
 @pytest.mark.parametrize("column, value", [
     ("reason", "'被改动的理由'"), ("body", "'province'"), ("to_state", "'approved'"), ("ip", "'10.0.0.1'"),
-    ("actor_role", "'province'"), ("entity_id", "999"),
+    ("actor_role", "'province'"), ("entity_id", "999"), ("actor_name", "'省经信局'"),  # every shown column
 ])
 def test_cli_verify_detects_an_edited_row(app, engine_name, column, value):
     events = _some_events(3)
@@ -256,7 +256,10 @@ def test_verify_memory_does_not_grow_with_the_trail(app):
 def test_hash_format_is_frozen():
     # Every stored hash depends on this exact serialisation: trails written before stay valid.
     ev = SimpleNamespace(at=dt.datetime(2026, 5, 4, 3, 2, 1, 12345, tzinfo=dt.timezone.utc), actor_id=7,
+                         actor_name="广州市经信局 王审核",
                          actor_role="operator", body="city:440100", entity_type="voucher", entity_id=42,
                          action="issue", from_state="", to_state="issued", reason='代市局补录："引号" 与 emoji 🚀',
                          data={"z": 1, "a": [1, 2.5, None], "中": "文"}, ip="203.0.113.77")
-    assert audit._hash("ab" * 32, ev) == "d385de41567fdd9e5e48786a7103a473a7a4ddccda83db0f24f9ca24145b22f9"
+    assert audit._hash("ab" * 32, ev, version=1) == "d385de41567fdd9e5e48786a7103a473a7a4ddccda83db0f24f9ca24145b22f9"
+    # version 2 (what record() writes now) also covers the actor's name
+    assert audit._hash("ab" * 32, ev) == "61d15fb6f702838d8b91021c4cccda256c51546bd92b5f284d49aed9f7f12b16"

@@ -105,8 +105,13 @@ def test_uncovered_year_warns_and_falls_back_to_weekends(login):
         page = p.get("/province/calendar").get_data(as_text=True)
         assert 'id="calendar-warning"' in page and "2027 年" in page and "周一至周五" in page
         assert 'id="calendar-year-warning"' in page
-        assert "工作日历尚未收录" in login(officer).get("/city/registrations").get_data(as_text=True)
-        assert "工作日历尚未收录" in p.get("/province/").get_data(as_text=True)
+        # Only the province, who can enter the schedule, is warned; the cities cannot act on it.
+        c = login(officer)
+        assert "工作日历尚未收录" not in c.get("/city/registrations").get_data(as_text=True)
+        assert "工作日历尚未收录" not in c.get("/city/").get_data(as_text=True)
+        home = p.get("/province/").get_data(as_text=True)
+        assert "工作日历尚未收录" in home and 'href="/province/calendar"' in home
+        assert "工作日历尚未收录" in p.get("/province/registrations").get_data(as_text=True)
         # The province enters the State Council's schedule itself.
         assert p.post("/province/calendar", data={"day": "2027-01-01", "is_workday": "0",
                                                   "note": "国办发明电〔2026〕元旦放假"}).status_code == 303

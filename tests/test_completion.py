@@ -1,4 +1,4 @@
-"""The completion table, 企业“上云上平台”完成情况表 (issue #10, VER-4, DOC-2): per cycle and city, every voucher not
+"""The completion table, 企业“上云上平台”完成情况表 (VER-4, DOC-2): per cycle and city, every voucher not
 released with its enterprise, supplier, days counted of N, first and last day seen, completed or not and the
 province's overrides marked; as PDF (A4, Chinese, a header and "第 X 页 / 共 Y 页" on every page) and xlsx;
 sent to the city, which then sees and downloads it, and no other city does."""

@@ -1,4 +1,4 @@
-"""The connection-records API (issue #10, VER-2, SUP-6): POST /api/v1/connections and its OpenAPI document.
+"""The connection-records API (VER-2, SUP-6): POST /api/v1/connections and its OpenAPI document.
 
 Every answer the API gives is checked here: 200 (and a retry answering duplicate), 400, 401 (missing,
 unknown, revoked token), 413 (too many records, too big a body), 422 (records by index, nothing stored),

@@ -143,7 +143,7 @@ def test_scheme_progress_and_editable_targets(province):
     assert ev.reason == "省政府调整目标" and ev.data["changed"] == {
         "scheme.target_enterprises": [10000, 12000], "scheme.target_platforms": [20, 25]}
     body = c.get("/province/dashboard").get_data(as_text=True)
-    assert "/ 12,000" in body and "/ 25" in body
+    assert "/ 目标 12,000" in body and "/ 目标 25" in body  # each figure says what it is
     home = c.get("/province/").get_data(as_text=True)
     assert 'id="panel-dashboard"' in home and "12,000" in home
 

@@ -137,7 +137,10 @@ def test_the_same_contract_number_with_the_same_supplier_backs_one_application(a
                              users=w.users)
     second = make_application(w.enterprise, w.supplier, w.cycle, stage="draft", contract_no="HT-7", users=w.users)
     db.session.commit()
-    assert "已用于另一项申领" in by_rule(eligibility.check(w.enterprise, second), "ELIG-6")[0].reason
+    reason = by_rule(eligibility.check(w.enterprise, second), "ELIG-6")[0].reason
+    assert "合同编号“HT-7”（同一供应商）已用于另一项申领" in reason  # the number, not the file, is the clash
+    # the first stands on its own claim: that is no conflict with itself (the city's review page)
+    assert by_rule(eligibility.check(w.enterprise, first), "ELIG-6")[0].ok is True
     r = login(w.ent_user).post(f"/enterprise/applications/{second.id}/edit", data={
         "contract_no": "HT-7", "contract_signed_on": "2025-01-10", "contract_fee": "150000",
         "catalog_item_id": str(w.item.id), "supplier_id": str(w.supplier.id), "place_in_guangdong": "y",
@@ -187,3 +190,123 @@ def test_the_database_refuses_a_second_claim_even_without_the_check(app):
     with pytest.raises(IntegrityError):
         db.session.flush()
     db.session.rollback()
+
+
+@pytest.mark.parametrize("city_code", ["110000", None])
+def test_an_approved_enterprise_outside_the_guangdong_cities_fails_elig_1(app, city_code):
+    # rule: ELIG-1 -- approval alone is not enough: the registered city must be one of Guangdong's 21
+    w = make_world()
+    assert by_rule(eligibility.check(w.enterprise), "ELIG-1")[0].ok is True
+    with db.session.no_autoflush:
+        w.enterprise.city_code = city_code
+        c = by_rule(eligibility.check(w.enterprise), "ELIG-1")[0]
+    assert c.ok is False and "不在广东省" in c.reason
+    db.session.rollback()
+
+
+def test_established_on_29_february_is_a_full_year_on_1_march(app):
+    # rule: ELIG-2 -- 2025 has no 29 February: the first full year ends with 28 February, so 1 March counts
+    import time_machine
+
+    w = make_world()
+    w.enterprise.established_on = dt.date(2024, 2, 29)
+    shanghai_noon = dt.timezone(dt.timedelta(hours=8))
+    with time_machine.travel(dt.datetime(2025, 2, 28, 12, 0, tzinfo=shanghai_noon), tick=False):
+        c = by_rule(eligibility.check(w.enterprise), "ELIG-2")[0]
+        assert c.ok is False and "2025-03-01 起才满 1 年" in c.reason
+    with time_machine.travel(dt.datetime(2025, 3, 1, 12, 0, tzinfo=shanghai_noon), tick=False):
+        assert by_rule(eligibility.check(w.enterprise), "ELIG-2")[0].ok is True
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"status": "city_review"}, "尚未完成注册审核"),
+    ({"status": "returned"}, "尚未完成注册审核"),
+    ({"disqualified": True}, "已被取消资格"),
+])
+def test_an_unapproved_or_disqualified_supplier_fails_elig_8(app, change, reason):
+    # rule: ELIG-8, REL-4 -- the chosen supplier must be approved and never disqualified
+    w = make_world()
+    a = make_application(w.enterprise, w.supplier, w.cycle, stage="draft", users=w.users)
+    assert by_rule(eligibility.check(w.enterprise, a), "ELIG-8")[1].ok is True
+    for field, value in change.items():
+        setattr(w.supplier, field, value)
+    c = by_rule(eligibility.check(w.enterprise, a), "ELIG-8")[1]
+    assert c.ok is False and reason in c.reason and w.supplier.name in c.reason
+    assert eligibility.supplier_problem(w.supplier, w.cycle.id) == c.reason
+    with pytest.raises(flow.Refused):
+        flow.submit(a, w.ent_user)
+
+
+def test_a_supplier_disqualified_for_an_earlier_cycle_passes_elig_8(app):
+    # rule: ELIG-8, REL-4 -- a disqualification up to an earlier cycle has ended
+    w = make_world()
+    a = make_application(w.enterprise, w.supplier, w.cycle, stage="draft", users=w.users)
+    w.supplier.disqualified_until_cycle_id = w.cycle.id - 1
+    assert by_rule(eligibility.check(w.enterprise, a), "ELIG-8")[1].ok is True
+    assert eligibility.supplier_problem(None, w.cycle.id) == "尚未选择供应商"
+
+
+def test_related_when_declared_or_listed_by_this_supplier(app):
+    # rule: REL-1 — the enterprise declares it, or this supplier lists the enterprise's USCC among its related parties
+    from models import RelatedParty
+
+    w = make_world()
+    other = make_supplier()
+    assert not eligibility.is_related(w.enterprise, w.supplier)
+    assert eligibility.is_related(w.enterprise, w.supplier, declared=True)
+    assert eligibility.is_related(w.enterprise, None, declared=True)
+    assert not eligibility.is_related(w.enterprise, None)
+    db.session.add(RelatedParty(supplier_id=other.id, uscc=w.enterprise.uscc, name=w.enterprise.name))
+    db.session.add(RelatedParty(supplier_id=w.supplier.id, uscc="91440101MA5XXXXX9Z", name="另一家企业"))
+    db.session.flush()
+    assert not eligibility.is_related(w.enterprise, w.supplier)  # another supplier's list, another USCC
+    assert eligibility.is_related(w.enterprise, other)
+    w.enterprise.uscc = ""  # no USCC on file: nothing to match
+    assert not eligibility.is_related(w.enterprise, other)
+
+
+def test_contract_numbers_compare_in_one_form():
+    # rule: ELIG-6 — full-width, case, spaces and separators do not make another contract
+    assert eligibility.contract_key("HT-2026/01") == eligibility.contract_key("ｈｔ2026 01") == "HT202601"
+    assert eligibility.contract_key(None) == eligibility.contract_key("") == ""
+
+
+def test_two_void_vouchers_suspend_the_one_next_cycle(app, monkeypatch):
+    # rule: DL-3, ELIG-8 — the penalty's suspended cycle fails ELIG-8 with its reason; any other cycle passes,
+    # with the warning shown
+    from blueprints.core import settlement
+    from models import Cycle
+
+    w = make_world()
+    text = "已有 2 张服务券作废，暂停“下一批次”的申领资格"
+    monkeypatch.setattr(settlement, "penalty", lambda eid: settlement.Penalty(2, False, Cycle(id=w.cycle.id), text))
+    c = by_rule(eligibility.check(w.enterprise, cycle_id=w.cycle.id), "ELIG-8")[0]
+    assert c.ok is False and c.reason == text
+    c = by_rule(eligibility.check(w.enterprise, cycle_id=w.cycle.id + 1), "ELIG-8")[0]
+    assert c.ok is True and text in c.reason
+
+
+@pytest.mark.parametrize("voids, text, reason", [
+    (0, "", "申领资格正常"),
+    (1, "", "本批次申领资格正常（已有 1 张服务券作废，累计 2 张将暂停下一批次申领）"),
+])
+def test_a_void_voucher_is_a_warning_on_elig_8(app, monkeypatch, voids, text, reason):
+    # rule: DL-3, ELIG-8 — one void voucher still passes, and the enterprise is told what a second one means
+    from blueprints.core import settlement
+
+    w = make_world()
+    monkeypatch.setattr(settlement, "penalty", lambda eid: settlement.Penalty(voids, False, None, text))
+    c = by_rule(eligibility.check(w.enterprise, cycle_id=w.cycle.id), "ELIG-8")[0]
+    assert c.ok is True and c.reason == reason
+
+
+def test_three_void_vouchers_disqualify(app, monkeypatch):
+    # rule: DL-4, ELIG-8 — the penalty's disqualification fails ELIG-8 in every cycle, with its reason
+    from blueprints.core import settlement
+
+    w = make_world()
+    text = "已有 3 张服务券作废，申领资格已被取消"
+    monkeypatch.setattr(settlement, "penalty", lambda eid: settlement.Penalty(3, True, None, text))
+    for cycle_id in (w.cycle.id, w.cycle.id + 1, None):
+        c = by_rule(eligibility.check(w.enterprise, cycle_id=cycle_id), "ELIG-8")[0]
+        assert c.ok is False and c.reason == text

@@ -1,4 +1,4 @@
-"""Supplier evaluation and public scorecards (issue #12, item 5): exact figures from platform data, the
+"""Supplier evaluation and public scorecards: exact figures from platform data, the
 enterprise's rating once per approved settlement, the province's award once per year, the sortable table,
 the xlsx, the public pages, and query counts that do not grow with the suppliers.
 # rule: SUP-3

@@ -1,4 +1,4 @@
-"""Exports stream (issue 8): the city's voucher export and the province directory at 20,000 rows give exactly
+"""Exports stream: the city's voucher export and the province directory at 20,000 rows give exactly
 the rows that match, with memory that does not grow with the rows; user text stays text in every export."""
 from __future__ import annotations
 

@@ -8,10 +8,16 @@ from models import Role, db
 
 def test_htmx_toast_header_is_ascii(login_as):
     # A raw Chinese HX-Trigger value is refused by gunicorn and http.server (latin-1 only).
+    import json
+
     c, _ = login_as(Role.PROVINCE)
     r = c.post("/province/users/999/active", headers={"HX-Request": "true"})
-    for value in r.headers.values():
-        value.encode("latin-1")
+    assert r.status_code == 404
+    header = r.headers["HX-Trigger"]
+    assert header.isascii()  # the Chinese toast travels as JSON escapes
+    assert json.loads(header)["toast"] == [{"level": "error", "message": "页面或记录不存在"}]
+    for name, value in r.headers.items():
+        assert value.isascii(), name
 
 
 def test_flash_toast_travels_ascii_escaped(app):

@@ -1,4 +1,4 @@
-"""Approval issues the voucher (issue #5): code, face value, quota, PDF, binding, lists.
+"""Approval issues the voucher: code, face value, quota, PDF, binding, lists.
 
 Rules: APP-5, APP-6, AMT-1, AMT-2, AMT-3, AMT-5, CYC-3, DOC-1, DOC-3, ELIG-8 (re-checked at review).
 """

@@ -81,6 +81,9 @@ def test_yuan_filter_in_templates(app):
 
     with app.test_request_context():
         assert render_template_string("{{ 123456|yuan }}") == "¥1,234.56"
+        # rule: AMT-5 — dashboards show 万元 with two decimals; a missing figure is a dash, not 0
+        assert render_template_string("{{ 12500000|wan }}") == "12.50万"
+        assert render_template_string("{{ none|wan }}") == "—"
 
 
 @settings(max_examples=300, deadline=None)

@@ -38,17 +38,18 @@ HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
 
 def test_a_new_application_has_no_pre_ticked_declaration(app, login):
     # A declaration is an act of the person: 项目实施地点在广东省内 starts unticked.
-    from models import Application, db
+    from blueprints.core import application as flow
+    from models import db
     from tests.factories import make_world
 
     w = make_world()
     db.session.commit()
     c = login(w.ent_user)
-    r = c.post("/enterprise/applications/new")
-    html = c.get(r.headers["Location"]).get_data(as_text=True)
+    html = c.get("/enterprise/applications/new/form").get_data(as_text=True)
     box = re.search(r'<input[^>]*name="place_in_guangdong"[^>]*>', html).group(0)
     assert "checked" not in box
-    assert db.session.execute(db.select(Application.place_in_guangdong)).scalar_one() is False
+    a = flow.start(w.enterprise, w.ent_user)
+    assert a.place_in_guangdong is False
 
 
 def test_the_enterprise_sees_no_hashes_and_plain_words(app, login):

@@ -1,4 +1,4 @@
-"""Pages stay fast as data grows (issue #8): the same number of queries with 5 or 60 records, the
+"""Pages stay fast as data grows: the same number of queries with 5 or 60 records, the
 rows a user expects on the page, and province-wide figures served from a shared snapshot.
 
 Each list, queue and dashboard page of each role is viewed at two data sizes; the number of SQL

@@ -1,4 +1,4 @@
-"""The city's pages for settlement lists, objections and payout (issue #11), and the settlement page's
+"""The city's pages for settlement lists, objections and payout, and the settlement page's
 place in the queue for the enterprise and the supplier (PUB-1..4, PAY-1..7, DOC-2)."""
 from __future__ import annotations
 

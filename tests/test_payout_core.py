@@ -1,4 +1,4 @@
-"""Publicity and payout (issue #11): the allocation function on its own, then lists, objections, payout
+"""Publicity and payout: the allocation function on its own, then lists, objections, payout
 batches and payments through blueprints/core/payout.py (PUB-1..4, PAY-1..7, PIL-3)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The province's payout pages (issue #11): the overview per city and period, its xlsx, and the decision on
+"""The province's payout pages: the overview per city and period, its xlsx, and the decision on
 objections the cities escalated (CYC-4, PIL-3, PAY-1, PAY-3, PAY-4, PUB-3, PUB-4)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The public pages of issue #11 (ROLE-7): the index of published settlement lists, one list with each entry's
+"""The public pages of publicity and payout (ROLE-7): the index of published settlement lists, one list with each entry's
 state, objections from the public page or a logged-in enterprise, and the look-up by tracking number
 (PUB-1, PUB-2, PUB-3, PUB-4)."""
 from __future__ import annotations

@@ -57,11 +57,11 @@ def test_failed_logins_from_addresses_that_never_return_disappear_a_day_later(ap
     client = app.test_client()
     for i in range(3):
         assert _login(client, f"guess{i}", "Wrong-pass-2026", addr=f"198.51.100.{i}").status_code == 422
-    assert _rows() == 6  # per account and per address
+    assert _rows() == 9  # per account and address, per account and per address
     with time_machine.travel(now() + security.RATE_RETENTION + dt.timedelta(minutes=1), tick=False):
         assert _login(client, "someone", "Wrong-pass-2026", addr="192.0.2.77").status_code == 422
         assert {k for (k,) in db.session.execute(db.select(RateEvent.key))} == {
-            "login:user:someone", "login:addr:192.0.2.77"}
+            "login:user:someone:addr:192.0.2.77", "login:user:someone", "login:addr:192.0.2.77"}
 
 
 def test_limits_still_hold_while_pruning(app):

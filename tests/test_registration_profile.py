@@ -104,18 +104,20 @@ def test_bad_revenue_refused_in_chinese(login, text, unit, message):
     assert e.revenue_fen is None and e.status == RegStatus.DRAFT
 
 
-def test_bad_uscc_check_digit_refused_and_nothing_saved(login):
-    # rule: REG-1
+def test_bad_uscc_check_digit_refused_and_the_rest_saved_as_draft(login):
+    # rule: REG-1 -- a bad field is not saved, every well-formed one is, and the banner says which
     c, user, e = new_enterprise_user(login)
     good = make_uscc()
     bad = good[:-1] + ("0" if good[-1] != "0" else "1")
-    r = post_enterprise(c, uscc=bad, name="不应保存的名称")
+    r = post_enterprise(c, uscc=bad, name="保存下来的名称")
     body = r.get_data(as_text=True)
     assert r.status_code == 422
     assert "校验位不正确" in body
-    assert "不应保存的名称" in body  # what the user typed is still in the form
+    assert bad in body  # what the user typed is still in the form, beside its error
     db.session.expire_all()
-    assert e.uscc is None and e.name == "" and e.status == RegStatus.DRAFT
+    assert e.uscc is None and e.name == "保存下来的名称" and e.status == RegStatus.DRAFT  # not submitted
+    banner = body[body.index('id="form-message"'):][:400]
+    assert "已保存" in banner and "名称" in banner and "未保存：统一社会信用代码" in banner
 
 
 @pytest.mark.parametrize("value,message", [
@@ -169,7 +171,7 @@ def test_duplicate_uscc_found_only_by_the_database_is_reported_like_the_form(log
     # rule: REG-8 (a concurrent registration of the same code passes the form check)
     other = make_enterprise()
     c, user, e = new_enterprise_user(login)
-    monkeypatch.setattr(registration, "uscc_taken", lambda *a: False)
+    monkeypatch.setattr(registration.checks, "uscc_taken", lambda *a: False)  # where the form check and the change look it up
     r = post_enterprise(c, uscc=other.uscc)
     assert r.status_code == 422
     body = r.get_data(as_text=True)
@@ -223,7 +225,7 @@ def test_draft_saves_what_is_there_and_submission_needs_everything(login):
 
 
 def test_dcmm_certificate_needed_when_dcmm_is_claimed(login):
-    # rule: REG-1, AMT-4 (the bonus relies on this fact)
+    # rule: REG-1 (the settlement bonus relies on this fact; the bonus itself is tested with settlements)
     c, user, e = new_enterprise_user(login)
     r = post_enterprise(c, dcmm_certified="y")
     assert r.status_code == 422 and "请上传两化融合贯标评定证书" in r.get_data(as_text=True)
@@ -299,21 +301,21 @@ def test_camera_input_offered_next_to_file_input(login):
 
 
 def test_form_with_errors_keeps_the_upload_and_the_typing(login):
-    # rule: DOC-3, REG-1 (nothing is lost when a form is sent with errors)
+    # rule: DOC-3, REG-1 (nothing is lost when a form is sent with errors: the good file and the
+    # well-formed fields are saved in the draft at once; the submission waits for the fix)
     c, user, e = new_enterprise_user(login)
     r = post_enterprise(c, uscc="BAD", name="保留的名称")
     body = r.get_data(as_text=True)
     assert r.status_code == 422
-    assert "保留的名称" in body and "已上传，保存后生效" in body and "营业执照.pdf" in body
-    pending = db.session.execute(db.select(StoredFile)).scalar_one()
-    assert f'name="licence_file_id" type="hidden" value="{pending.id}"' in body
+    assert "保留的名称" in body and "营业执照.pdf" in body
+    stored = db.session.execute(db.select(StoredFile)).scalar_one()
     db.session.expire_all()
-    assert e.licence_file_id is None and e.name == ""  # the profile itself is untouched
-    # Sent again, fixed, without choosing the file again: the pending upload is used.
-    r = post_enterprise(c, files=False, name="保留的名称", licence_file_id=str(pending.id))
+    assert e.licence_file_id == stored.id and e.name == "保留的名称" and e.status == RegStatus.DRAFT
+    # Sent again, fixed, without choosing the file again: the saved file is used.
+    r = post_enterprise(c, files=False, name="保留的名称")
     assert r.status_code == 303
     db.session.expire_all()
-    assert e.licence_file_id == pending.id and e.status == RegStatus.CITY_REVIEW
+    assert e.licence_file_id == stored.id and e.status == RegStatus.CITY_REVIEW
 
 
 def test_someone_elses_file_id_cannot_be_attached(login):
@@ -418,7 +420,7 @@ def test_supplier_outside_province_goes_straight_to_province(login):
     ("localhost", "不是有效的 IP 地址、网段（CIDR）或域名"),
 ])
 def test_bad_cloud_endpoints_refused(login, endpoint, message):
-    # rule: REG-2, VER-1
+    # rule: REG-2
     c, user, s = new_supplier_user(login)
     r = post_supplier(c, endpoints=f"203.0.113.9\n{endpoint}")
     body = r.get_data(as_text=True)

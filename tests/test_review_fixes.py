@@ -45,7 +45,8 @@ def new_draft(w) -> Application:
 
 @pytest.mark.parametrize("field", ["catalog_item_id", "supplier_id"])
 def test_unknown_item_or_supplier_id_is_a_form_error_not_a_500(login, field):
-    # rule: APP-1, CAT-3, ELIG-8 (a non-existent id must not reach the FK: 422, nothing saved)
+    # rule: APP-1, CAT-3, ELIG-8 (a non-existent id must not reach the FK: 422 beside that field; what else was
+    # typed is kept, and the bad id is not stored)
     w = make_world()
     a = new_draft(w)
     r = login(w.ent_user).post(f"/enterprise/applications/{a.id}/edit", data=form_data(w, **{field: "999999"}))
@@ -53,7 +54,10 @@ def test_unknown_item_or_supplier_id_is_a_form_error_not_a_500(login, field):
     assert "所选" in r.get_data(as_text=True)
     db.session.expire_all()
     a = db.session.get(Application, a.id)
-    assert (a.contract_no, a.catalog_item_id, a.supplier_id) in (("", None, None), (None, None, None))
+    assert a.contract_no == "HT-2026-001"  # the rest of the form is saved
+    assert getattr(a, field) is None  # the unknown id is not
+    other = "supplier_id" if field == "catalog_item_id" else "catalog_item_id"
+    assert getattr(a, other) == (w.supplier.id if other == "supplier_id" else w.item.id)
 
 
 def test_item_of_an_unpublished_draft_version_is_refused(login):
@@ -212,7 +216,7 @@ def test_bulk_decide_reports_an_integrity_conflict_per_item(app, monkeypatch):
             db.session.add(Enterprise(name="冲突", uscc=a.uscc, city_code="440100"))
             db.session.flush()
 
-    monkeypatch.setattr(registration, "decide", decide)
+    monkeypatch.setattr(registration.decisions, "decide", decide)  # bulk_decide calls decide in its own module
     with app.test_request_context():
         results = registration.bulk_decide("enterprise", [str(a.id), str(b.id)], "approve", officer)
     assert [r.ok for r in results] == [True, False]

@@ -1,4 +1,4 @@
-"""The supplier's, the city's and the province's settlement pages (issue #9, items 3, 4, 5, 10).
+"""The supplier's, the city's and the province's settlement pages.
 
 Page-level: status codes, what each page shows, and what a POST changes in the database. The rules
 themselves are tested at the service level in test_settlement_rules.py; here each route is driven

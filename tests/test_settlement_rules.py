@@ -1,4 +1,4 @@
-"""Settlement core (issue #9), at the service level: filing and checks (SET-1..3, SET-6), supplier
+"""Settlement core, at the service level: filing and checks (SET-1..3, SET-6), supplier
 confirmation (SET-4), the usage-verification gate (SET-5, SLA-3), city review, the 两化融合 bonus (AMT-4),
 void vouchers, releases and penalties (DL-2, DL-3, DL-4, AMT-3, ELIG-8) and the workflow table.
 

@@ -1,4 +1,4 @@
-"""Fraud signals (issue #12 item 8): every signal has a test that raises it and one that does not; the city's and
+"""Fraud signals: every signal has a test that raises it and one that does not; the city's and
 the province's review pages show the flags with their evidence (never a decision); the province's list per city
 costs the same number of queries however many records are under review.
 
@@ -175,7 +175,7 @@ def _others(w, fees, item=None):
 
 
 def test_a_fee_above_the_95th_percentile_of_20_others_is_flagged(w):
-    # issue #12: the contract fee is an outlier against other contracts for the same catalog item
+    # the contract fee is an outlier against other contracts for the same catalog item
     _others(w, [100_000_00 + i * 100 for i in range(20)])  # the 95th percentile (19th of 20) is 100,018.00
     a = _subject(w, fee_fen=190_000_00)
     (flag,) = [f for f in signals.for_application(a) if f.code == "fee_outlier"]
@@ -216,7 +216,7 @@ def _customers(w, n_at_cap: int, n_below: int):
 
 
 def test_a_fee_at_the_cap_like_5_other_customers_of_the_supplier_is_flagged(w):
-    # issue #12: exactly at the cap for many of one supplier's customers
+    # exactly at the cap for many of one supplier's customers
     _customers(w, 5, 3)
     a = _subject(w, fee_fen=w.item.cap_fen)
     (flag,) = [f for f in signals.for_application(a) if f.code == "fee_at_cap"]
@@ -249,7 +249,7 @@ def _customers_created(w, days: list[dt.date]):
 
 
 def test_a_supplier_whose_customers_mostly_registered_within_3_days_is_flagged(w):
-    # issue #12: a supplier whose customers were mostly registered in the same few days
+    # a supplier whose customers were mostly registered in the same few days
     d = dt.date(2025, 3, 1)
     w.enterprise.created_at = _noon(d)
     _customers_created(w, [d, d, d + dt.timedelta(days=1), d + dt.timedelta(days=2), d + dt.timedelta(days=2)]

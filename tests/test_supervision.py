@@ -1,4 +1,4 @@
-"""Supervision core (issue #12): pilot units, spot checks, recoveries, sanctions, supplier quotas
+"""Supervision core: pilot units, spot checks, recoveries, sanctions, supplier quotas
 (PIL-1, PIL-4, SUP-2, REL-2, REL-3, SUP-4)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The supervision pages (issue #12): spot checks and recoveries for cities and the province, pilot units,
+"""The supervision pages: spot checks and recoveries for cities and the province, pilot units,
 sanctions and supplier quotas for the province, the public pilot list (SUP-2, REL-2, PIL-1, PIL-4, REL-3, SUP-4)."""
 from __future__ import annotations
 

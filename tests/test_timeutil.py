@@ -100,3 +100,22 @@ def test_now_is_aware_utc():
     n = timeutil.now()
     assert n.tzinfo is not None and n.utcoffset() == dt.timedelta(0)
     assert timeutil.local(n).utcoffset() == dt.timedelta(hours=8)
+
+
+def test_working_days_left_many_answers_each_deadline(app):
+    # rule: SLA-4 -- a queue asks for many deadlines at once: overdue, today, soon and later, each its own count
+    # (June 2025: Dragon Boat ended on the 2nd; 9-13 and 16-20 are working weeks)
+    on = D(2025, 6, 11)  # a Wednesday
+    dues = [D(2025, 6, 20), D(2025, 6, 9), None, on, D(2025, 6, 16), D(2025, 6, 9)]
+    got = timeutil.working_days_left_many(dues, on=on)
+    assert got == {D(2025, 6, 9): -2, on: 0, D(2025, 6, 16): 3, D(2025, 6, 20): 7}
+    # the same answers one at a time, and whatever order the deadlines come in
+    assert {d: working_days_left(d, on=on) for d in got} == got
+    assert timeutil.working_days_left_many(list(reversed(dues)), on=on) == got
+    # all before, or all after, the day asked about
+    assert timeutil.working_days_left_many([D(2025, 6, 5), D(2025, 6, 9)], on=on) == {D(2025, 6, 5): -4,
+                                                                                       D(2025, 6, 9): -2}
+    assert timeutil.working_days_left_many([D(2025, 6, 20), D(2025, 6, 13)], on=on) == {D(2025, 6, 13): 2,
+                                                                                         D(2025, 6, 20): 7}
+    assert timeutil.working_days_left_many([None, None], on=on) == {}
+    assert timeutil.working_days_left_many([], on=on) == {}

@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import stat
+import zlib
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,41 @@ def _encrypted(w, page):
     w.encrypt("secret")
 
 
+def _with_file_annotation(w, page):
+    # an embedded executable reached through a page annotation, not the catalog's /Names (F6)
+    from pypdf.generic import DecodedStreamObject
+
+    payload = DecodedStreamObject()
+    payload.set_data(b"MZ\x90\x00")
+    payload[NameObject("/Type")] = NameObject("/EmbeddedFile")
+    spec = DictionaryObject({NameObject("/Type"): NameObject("/Filespec"), NameObject("/F"): TextStringObject("a.exe"),
+                             NameObject("/EF"): DictionaryObject({NameObject("/F"): w._add_object(payload)})})
+    page[NameObject("/Annots")] = ArrayObject([w._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Annot"), NameObject("/Subtype"): NameObject("/FileAttachment"),
+        NameObject("/Rect"): ArrayObject([]), NameObject("/FS"): w._add_object(spec)}))])
+
+
+def _with_stream(w, page):
+    from pypdf.generic import DecodedStreamObject
+
+    stream = DecodedStreamObject()
+    stream.set_data(b"q Q")
+    w._root_object[NameObject("/Extra")] = w._add_object(stream)
+
+
+def _unterminated_stream() -> bytes:
+    # an object read only by the active-content walk, whose stream has no end marker (found by F17)
+    data = _pdf(_with_stream)
+    assert data.count(b"endstream") == 1
+    return data.replace(b"/Length 3", b"/Length 9").replace(b"endstream", b"endstrXam")
+
+
+def _with_rich_media(w, page):
+    page[NameObject("/Annots")] = ArrayObject([w._add_object(DictionaryObject({
+        NameObject("/Type"): NameObject("/Annot"), NameObject("/Subtype"): NameObject("/RichMedia"),
+        NameObject("/Rect"): ArrayObject([])}))])
+
+
 def _upload(name: str, data: bytes, **kw) -> StoredFile:
     kw.setdefault("kind", "contract")
     kw.setdefault("owner_type", "enterprise")
@@ -149,6 +185,15 @@ def test_phone_photo_is_turned_upright(app):
         assert img.size == (32, 64)
 
 
+def test_jpeg_comment_is_dropped_on_reencoding(app):
+    # R28, F6: a script in a JPEG comment segment is not written back by the re-encoding
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 16), (1, 2, 3)).save(buf, "JPEG", comment=b"<?php system($_GET['c']); ?>")
+    assert b"<?php" in buf.getvalue()
+    f = _upload("comment.jpg", buf.getvalue())
+    assert b"<?php" not in read_bytes(f)
+
+
 def test_png_polyglot_tail_is_dropped(app):
     data = _png() + b"<html><script>alert(1)</script></html>PK\x03\x04"
     f = _upload("x.png", data)
@@ -194,8 +239,11 @@ REFUSED = [
     ("aa.pdf", lambda: _pdf(_with_page_aa), "PDF 含有脚本"),
     ("launch.pdf", lambda: _pdf(_with_launch), "PDF 含有脚本"),
     ("attach.pdf", lambda: _pdf(_with_attachment), "PDF 含有脚本"),
+    ("annot-file.pdf", lambda: _pdf(_with_file_annotation), "PDF 含有脚本"),  # R28, F6
+    ("rich-media.pdf", lambda: _pdf(_with_rich_media), "PDF 含有脚本"),  # R28, F6
     ("locked.pdf", lambda: _pdf(_encrypted), "PDF 文件已加密"),
     ("broken.pdf", lambda: b"%PDF-1.7\n%garbage without objects\n%%EOF", "文件不是有效的 PDF"),
+    ("broken-object.pdf", _unterminated_stream, "文件不是有效的 PDF"),  # F17: was a crash
     ("half.pdf", lambda: _pdf()[:200], "PDF"),
     ("truncated.png", lambda: _png((200, 200))[:60], "文件不是有效的图片"),
     ("truncated.jpg", lambda: _jpeg_with_exif()[:300], "文件不是有效的图片"),
@@ -342,3 +390,153 @@ def test_inline_preview_keeps_the_sandbox(app, login_as):
     assert r.status_code == 200 and r.headers["Content-Disposition"].startswith("inline;")
     assert "sandbox" in r.headers["Content-Security-Policy"]
     assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# --------------------------------------------------------------------------- PDF tails, deflate bombs, names (R28, R29, R30)
+
+
+def _pdf_with_stream(payload: bytes) -> bytes:
+    """A one-page PDF carrying `payload` as a /FlateDecode stream object, written as is."""
+    from pypdf.generic import NumberObject, StreamObject
+
+    w = PdfWriter()
+    w.add_blank_page(595, 842)
+    stream = StreamObject()
+    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    stream[NameObject("/Length")] = NumberObject(len(payload))
+    stream._data = payload
+    w._root_object[NameObject("/Extra")] = w._add_object(stream)
+    buf = io.BytesIO()
+    w.write(buf)
+    return buf.getvalue()
+
+
+def _deflate_zeros(n: int) -> bytes:
+    z = zlib.compressobj(9)
+    block = b"\0" * (1 << 20)
+    out = [z.compress(block) for _ in range(n // len(block))]
+    return b"".join(out) + z.flush()
+
+
+@pytest.mark.parametrize("tail", [
+    b"<html><script>alert(1)</script></html>",
+    b"PK\x03\x04 a zip file appended",
+    b"\n1 0 obj\n<< /Type /Catalog >>\nendobj\n",  # a half-written incremental update
+])
+def test_data_after_the_last_eof_is_cut(app, tail):
+    # R28: a polyglot tail after the PDF's end is not kept
+    good = _pdf()
+    assert good.rstrip().endswith(b"%%EOF")
+    f = _upload("tail.pdf", good + tail)
+    stored = read_bytes(f)
+    assert stored == good and tail not in stored
+    assert f.size == len(good) and f.sha256 == hashlib.sha256(good).hexdigest()
+
+
+def test_pdf_without_an_end_marker_is_refused(app):
+    # R27: a PDF cut short (no %%EOF) is not a whole file
+    with pytest.raises(UploadError, match="文件不是有效的 PDF"):
+        _upload("cut.pdf", _pdf().replace(b"%%EOF", b"%%EOX"))
+    assert _stored_files(app) == []
+
+
+def test_deflate_bomb_is_refused_quickly_without_inflating_it_all(app):
+    # R29: a 200 MB stream packed into ~200 KB is refused after inflating at most the bound, in small
+    # steps (peak memory stays far below the stream's size)
+    import time
+    import tracemalloc
+
+    data = _pdf_with_stream(_deflate_zeros(200 * 1024 * 1024))
+    assert len(data) < 1024 * 1024
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(UploadError, match="解压后过大"):
+            _upload("bomb.pdf", data)
+        elapsed = time.monotonic() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 5, elapsed
+    assert peak < 16 * 1024 * 1024, peak
+    assert _stored_files(app) == []
+
+
+def test_a_twice_deflated_bomb_is_refused(app):
+    # R29, F6: /Filter [/FlateDecode /FlateDecode]: the outer level inflates to 200 KB of deflate data, the
+    # inner one to 200 MB; every level is inflated in turn, bounded
+    data = _pdf_with_stream(zlib.compress(_deflate_zeros(200 * 1024 * 1024), 9))
+    assert len(data) < 64 * 1024
+    with pytest.raises(UploadError, match="解压后过大"):
+        _upload("bomb2.pdf", data)
+    assert _stored_files(app) == []
+
+
+def test_a_twice_deflated_ordinary_stream_is_accepted(app):
+    # R29: nesting alone is not refused
+    data = _pdf_with_stream(zlib.compress(zlib.compress(b"BT /F1 12 Tf (ok) Tj ET" * 100)))
+    assert _upload("nested.pdf", data).size == len(data)
+
+
+def test_a_bound_stream_is_accepted_and_the_bound_is_configurable(app):
+    # R29: an ordinary compressed stream passes; the same stream over a lowered bound does not
+    data = _pdf_with_stream(_deflate_zeros(2 * 1024 * 1024))
+    assert _upload("fine.pdf", data).size == len(data)
+    app.config["MAX_PDF_STREAM_BYTES"] = 1024 * 1024
+    with pytest.raises(UploadError, match="解压后过大"):
+        _upload("over.pdf", data)
+
+
+def test_many_streams_together_are_bounded(app):
+    # R29: ten streams each under the per-stream bound, together over the total bound
+    from pypdf.generic import NumberObject, StreamObject
+
+    app.config["MAX_PDF_STREAM_BYTES"] = 4 * 1024 * 1024
+    app.config["MAX_PDF_INFLATED_BYTES"] = 8 * 1024 * 1024
+    payload = _deflate_zeros(2 * 1024 * 1024)
+    w = PdfWriter()
+    w.add_blank_page(595, 842)
+    for i in range(5):
+        stream = StreamObject()
+        stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+        stream[NameObject("/Length")] = NumberObject(len(payload))
+        stream._data = payload
+        w._root_object[NameObject(f"/Extra{i}")] = w._add_object(stream)
+    buf = io.BytesIO()
+    w.write(buf)
+    with pytest.raises(UploadError, match="解压后过大"):
+        _upload("many.pdf", buf.getvalue())
+
+
+BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
+        "\u200e", "\u200f", "\u061c"]
+
+
+@pytest.mark.parametrize("name, kept", [
+    ("发票\u202egnp.pdf", "发票gnp.pdf"),  # would show as 发票fdp.png
+    ("合同" + "".join(BIDI) + ".pdf", "合同.pdf"),
+    ("a\x00b\x07c\x1b[31m\n\r\t.pdf", "abc[31m.pdf"),
+    ("zero\u200bwidth\ufeff.pdf", "zerowidth.pdf"),
+    ("line\u2028break\u2029.pdf", "linebreak.pdf"),
+])
+def test_control_and_bidi_characters_are_stripped_from_stored_names(app, name, kept):
+    # R30: the user's file name is kept only as clean metadata
+    f = _upload(name, _pdf())
+    assert f.original_name == kept
+    assert not any(c in f.original_name for c in BIDI)
+
+
+def test_a_right_to_left_override_cannot_hide_an_executable(app):
+    # R27, R30: "合同\u202efdp.exe" reads as 合同exe.pdf; its real extension decides
+    with pytest.raises(UploadError, match="只能上传"):
+        _upload("合同\u202efdp.exe", _pdf())
+
+
+def test_safe_filename_edge_cases():
+    # R30
+    from blueprints.core.uploads import safe_filename
+
+    assert safe_filename("\u202e") == "" and safe_filename("..") == "" and safe_filename(None) == ""
+    assert safe_filename("C:\\x\\..\\名单.pdf") == "名单.pdf"
+    long = "合" * 300 + ".pdf"
+    assert len(safe_filename(long)) == 200 and safe_filename(long).endswith(".pdf")

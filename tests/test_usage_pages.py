@@ -1,4 +1,4 @@
-"""Usage verification on the pages (issue #10): the enterprise declares its enterprise-side addresses on its
+"""Usage verification on the pages: the enterprise declares its enterprise-side addresses on its
 voucher (VER-1), everyone who sees the voucher sees its usage status (VER-3: k of N days, first and last day,
 verified or not, the province's override with its reason), the province overrides either way, and a settlement
 waiting for verification shows why and moves on once the voucher is verified (SET-5)."""

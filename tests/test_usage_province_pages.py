@@ -1,4 +1,4 @@
-"""The province's usage-intake pages (issue #10, VER-2, SUP-6): data organisations, their tokens, the list
+"""The province's usage-intake pages (VER-2, SUP-6): data organisations, their tokens, the list
 of imports and the CSV upload (a bad file is refused whole, its rows reported by line number)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Review of usage verification (issue #10): the lists read in a fixed number of queries and page, no rule ID
+"""Review of usage verification: the lists read in a fixed number of queries and page, no rule ID
 reaches a page, a supplier's API token counts for its own vouchers only, and bad input is refused whole with
 a Chinese message."""
 from __future__ import annotations

@@ -165,6 +165,61 @@ def test_guard_picks_the_supplier_route(app):
     assert outside.status == RegStatus.PROVINCE_REVIEW
 
 
+def test_the_province_approves_a_supplier_only_with_a_score_of_this_round(app):
+    # rule: REG-4 — an expert's score of the current review round must be in view; an earlier round's is not enough
+    from models import ExpertReview
+
+    s = make_supplier(status=RegStatus.PROVINCE_REVIEW, in_province=False)
+    s.review_round = 2
+    province, expert = make_user(Role.PROVINCE), make_user(Role.EXPERT)
+    other = make_supplier(status=RegStatus.PROVINCE_REVIEW, in_province=False)
+    other.review_round = 2
+    db.session.add(ExpertReview(supplier_id=s.id, expert_id=expert.id, round=1, score=80, opinion="上一轮"))
+    db.session.add(ExpertReview(supplier_id=other.id, expert_id=expert.id, round=2, score=80, opinion="另一家"))
+    db.session.flush()
+    assert "approve" not in {t.action for t in workflow.actions_for(s, province)}
+    db.session.add(ExpertReview(supplier_id=s.id, expert_id=expert.id, round=2, score=85, opinion="本轮"))
+    db.session.flush()
+    assert "approve" in {t.action for t in workflow.actions_for(s, province)}
+
+
+def test_a_disqualified_supplier_gets_no_confirm_button(app):
+    # rule: REL-4, APP-3 — the supplier confirms an application only while it may be chosen
+    from tests.factories import make_application, make_world
+
+    w = make_world()
+    a = make_application(w.enterprise, w.supplier, w.cycle, stage="supplier_review", users=w.users)
+    assert "confirm" in {t.action for t in workflow.actions_for(a, w.sup_user)}
+    w.supplier.disqualified = True
+    assert "confirm" not in {t.action for t in workflow.actions_for(a, w.sup_user)}
+    assert "return" in {t.action for t in workflow.actions_for(a, w.sup_user)}  # it may still send it back
+
+
+def test_only_a_signatory_submits_but_any_member_may_withdraw(app):
+    # rule: ELIG-6, REL-1, APP-7 (the declarations of a submission are a signatory's; withdrawing is any member's)
+    from tests.factories import make_application, make_world
+
+    w = make_world()
+    a = make_application(w.enterprise, w.supplier, w.cycle, stage="draft", users=w.users)
+    clerk = make_user(Role.ENTERPRISE, enterprise_id=w.enterprise.id, is_signatory=False)
+    with pytest.raises(NotAllowed, match="法定代表人或授权签字人"):
+        workflow.find(a, "submit", clerk)
+    assert workflow.find(a, "withdraw", clerk).action == "withdraw"
+    assert workflow.find(a, "submit", w.ent_user).action == "submit"
+
+
+def test_a_timeline_names_each_step_by_its_transition():
+    # rule: SUP-1 — the timeline names the row the event went through (the province's approval is not the city's)
+    from types import SimpleNamespace as Ev
+
+    assert workflow.event_label(Ev(entity_type="supplier", action="approve", from_state="city_review")) \
+        == "基本信息属实，报省复核"
+    assert workflow.event_label(Ev(entity_type="supplier", action="approve", from_state="province_review")) == "通过"
+    assert workflow.event_label(Ev(entity_type="enterprise", action="submit", from_state=None)) == "提交审核"
+    assert workflow.event_label(Ev(entity_type="enterprise", action="submit", from_state="returned")) == "重新提交"
+    assert workflow.event_label(Ev(entity_type="nothing", action="no_such_action", from_state=None)) == "no_such_action"
+
+
 # --------------------------------------------------------------------------- the tables
 
 
@@ -191,7 +246,7 @@ def test_table_rows_are_well_formed(name, table):
         assert t.roles and t.roles <= valid_roles, (name, t)
         assert Role.OPERATOR not in t.roles, "operators act through acting_role, never by their own role"
         assert t.label.strip(), (name, t)
-        assert t.source != t.target or t.action, (name, t)
+        assert t.source != t.target, f"{name}: {t.action} from {t.source} must move the record on"
         assert t.style in ("primary", "danger", "secondary"), (name, t)
         assert str(t.source) in workflow.STATUS_LABELS, f"{name}: no label for status {t.source}"
         assert str(t.target) in workflow.STATUS_LABELS, f"{name}: no label for status {t.target}"

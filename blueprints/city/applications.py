@@ -69,15 +69,19 @@ def application_list():
     return _queue_page(QueueFilter(request.args))
 
 
-def _detail(a: Application, status: int = 200, reason_error: str | None = None):
+def _detail(a: Application, status: int = 200, reason_error: str | None = None, reject_error: str | None = None,
+            approve_error: str | None = None):
+    """The review page; a refused decision is shown beside its own form, at the page's GET address."""
     voucher = db.session.execute(db.select(Voucher).where(Voucher.application_id == a.id)).scalar_one_or_none()
     quota = db.session.execute(db.select(CityTarget).where(CityTarget.city_code == a.city_code,
                                                            CityTarget.year == a.cycle.year)).scalar_one_or_none()
     return page("application_view.html", status=status, a=a, role="city", voucher=voucher,
                 checks=eligibility.check(a.enterprise, a), preview=flow.review_preview(a), quota=quota,
                 days=timeutil.working_days_left(a.due_on) if a.due_on else None,
-                reasons=flow.CITY_RETURN_REASONS, reason_error=reason_error, events=audit.timeline("application", a.id),
-                signals=signals.for_application(a))
+                reasons=flow.CITY_RETURN_REASONS, reason_error=reason_error, reject_error=reject_error,
+                approve_error=approve_error, events=audit.timeline("application", a.id),
+                signals=signals.for_application(a),
+                url=url_for("city.application_detail", app_id=a.id) if status != 200 else None)
 
 
 @bp.route("/applications/<int:app_id>")
@@ -86,18 +90,24 @@ def application_detail(app_id: int):
     return _detail(get_visible_or_404(Application, app_id))
 
 
-@bp.route("/applications/<int:app_id>/approve", methods=["POST"])
+@bp.route("/applications/<int:app_id>/approve", methods=["GET", "POST"])
 def application_approve(app_id: int):
     """Approve: the voucher is issued in the same transaction (APP-5)."""
     a = get_visible_or_404(Application, app_id)
+    if request.method == "GET":
+        return _to_record(a)
     try:
         v = issuance.approve(a, current_user)
     except issuance.IssueRefused as exc:
         db.session.rollback()
-        flash(str(exc), "error")
-        return _detail(a, 409)
+        return _detail(a, 409, approve_error=str(exc))
     db.session.commit()
     flash(f"已通过，服务券 {issuance.display_code(v.code)} 已发放，面值 {_yuan(v.face_value_fen)}", "success")
+    return redirect_to(url_for("city.application_detail", app_id=a.id))
+
+
+def _to_record(a: Application):
+    """A decision's address opened with GET (a reload after a refusal, a bookmark): the record, not a 405."""
     return redirect_to(url_for("city.application_detail", app_id=a.id))
 
 
@@ -107,10 +117,12 @@ def _yuan(fen: int) -> str:
     return yuan(fen)
 
 
-@bp.route("/applications/<int:app_id>/return", methods=["POST"])
+@bp.route("/applications/<int:app_id>/return", methods=["GET", "POST"])
 def application_return(app_id: int):
     """Return with a one-time list of every reason (APP-4)."""
     a = get_visible_or_404(Application, app_id)
+    if request.method == "GET":
+        return _to_record(a)
     reasons = flow.parse_reasons(request.form.getlist("reasons"), request.form.get("other", ""),
                                  flow.CITY_RETURN_REASONS)
     try:
@@ -123,15 +135,17 @@ def application_return(app_id: int):
     return redirect_to(url_for("city.application_detail", app_id=a.id))
 
 
-@bp.route("/applications/<int:app_id>/reject", methods=["POST"])
+@bp.route("/applications/<int:app_id>/reject", methods=["GET", "POST"])
 def application_reject(app_id: int):
     """Reject with a reason; final (APP-4)."""
     a = get_visible_or_404(Application, app_id)
+    if request.method == "GET":
+        return _to_record(a)
     try:
         flow.reject(a, current_user, request.form.get("reason", ""))
     except flow.Refused as exc:
         db.session.rollback()
-        return _detail(a, 422, reason_error=str(exc))
+        return _detail(a, 422, reject_error=str(exc))
     db.session.commit()
     flash("已驳回", "success")
     return redirect_to(url_for("city.application_detail", app_id=a.id))

@@ -42,5 +42,5 @@ def figures_view():
     ).scalars().all()
     return page("city/figures_overview.html", block="results", year=year, years=dashboard.years_with_data(),
                 figs=figs, as_of=as_of, row=figs.rows[0] if figs.rows else None, targets=targets, budgets=budgets,
-                period_label=cycles.period_label, history=cycles.figure_history(city_code=code),
+                period_label=cycles.period_label_shown, history=cycles.figure_history(city_code=code),
                 city_names=cycles.city_names())

@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from blueprints.city import bp
 from blueprints.core import audit, jobs, list_jobs, paging, payout, workflow
 from blueprints.core.application import Refused
-from blueprints.core.cycles import parse_period, period_label
+from blueprints.core.cycles import parse_period, period_label_shown
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.issuance import normalize_code
 from blueprints.core.nav import register_nav
@@ -80,7 +80,7 @@ def _lists_page(status: int = 200, **ctx):
     ctx.setdefault("period", payout.current_period(current_user.city_code) or f"{today().year}-1")
     ctx.setdefault("error", "")
     return page("city/payout_lists.html", block="results", status=status, pg=pg, unlisted=unlisted,
-                periods=_periods(), period_label=period_label, today=today(), payout=payout, **ctx)
+                periods=_periods(), period_label=period_label_shown, today=today(), payout=payout, **ctx)
 
 
 @bp.route("/payout-lists")
@@ -260,7 +260,7 @@ def _payout_page(period: str | None, status: int = 200, **ctx):
     batches = db.session.execute(db.select(PayoutBatch).where(PayoutBatch.city_code == current_user.city_code)
                                  .order_by(PayoutBatch.id.desc()).limit(10)).scalars().all()
     ctx.setdefault("error", "")
-    return page("city/payout.html", status=status, period=period, periods=periods, period_label=period_label,
+    return page("city/payout.html", status=status, period=period, periods=periods, period_label=period_label_shown,
                 alloc=alloc, names=names, budgets=budgets, held=held, batches=batches,
                 fingerprint=payout.fingerprint(alloc) if alloc else "", **ctx)
 
@@ -301,7 +301,7 @@ def payout_batches():
     unpaid = dict(db.session.execute(db.select(ListEntry.batch_id, db.func.count()).where(
         ListEntry.batch_id.in_([b.id for b in pg.items] or [-1]), ListEntry.status == EntryStatus.COMMITTED)
         .group_by(ListEntry.batch_id)).all())
-    return page("city/payout_batches.html", block="results", pg=pg, unpaid=unpaid, period_label=period_label)
+    return page("city/payout_batches.html", block="results", pg=pg, unpaid=unpaid, period_label=period_label_shown)
 
 
 def _own_batch(batch_id: int) -> PayoutBatch:
@@ -320,7 +320,7 @@ def _batch_page(batch: PayoutBatch, status: int = 200, **ctx):
     ctx.setdefault("upload_errors", [])
     ctx.setdefault("error", "")
     return page("city/payout_batch.html", block="entries", status=status, batch=batch, pg=pg, q=q,
-                period_label=period_label, today=today(), **ctx)
+                period_label=period_label_shown, today=today(), **ctx)
 
 
 @bp.route("/payout/batches/<int:batch_id>")

@@ -11,8 +11,9 @@ from flask_login import current_user
 
 from blueprints.city import bp
 from blueprints.core import registration
-from blueprints.core.htmx import page, redirect_to
+from blueprints.core.htmx import page, redirect_to, wants_fragment
 from blueprints.core.nav import register_nav, register_panel
+from blueprints.core.workflow import NotAllowed
 from models import Role, db
 
 QUEUE_TPL = "province/reg_queue.html"
@@ -24,7 +25,7 @@ register_panel(Role.CITY, "city/_panel_reg.html", registration.reviewer_panel, o
 
 def _detail_ctx(obj, **extra) -> dict:
     ctx = registration.decision_context(obj, current_user)
-    ctx.update(bp=request.blueprint, decision_error="")
+    ctx.update(bp=request.blueprint, decision_error="", decision_action="")
     ctx.update(extra)
     return ctx
 
@@ -43,18 +44,23 @@ def registration_detail(kind: str, ident: int):
     return page(DETAIL_TPL, **_detail_ctx(obj))
 
 
-@bp.route("/registrations/<kind>/<int:ident>/decide", methods=["POST"])
+@bp.route("/registrations/<kind>/<int:ident>/decide", methods=["GET", "POST"])
 def registration_decide(kind: str, ident: int):
     """Approve, return with every reason at once (REG-5) or reject with a reason (REG-6)."""
     obj = registration.load(kind, ident)
+    if request.method == "GET":  # a reload after a refusal, a bookmark: the record, never a 405
+        return redirect_to(url_for(f"{request.blueprint}.registration_detail", kind=kind, ident=ident))
     action = request.form.get("action", "")
     try:
         reasons = registration.parse_reasons(registration.owner_kind(obj), request.form.getlist("reason_field"),
                                              request.form.getlist("reason_text"))
         registration.decide(obj, action, current_user, reasons, request.form.get("reason", ""))
-    except registration.DecisionError as exc:
+    except (registration.DecisionError, NotAllowed) as exc:
         db.session.rollback()
-        return page(DETAIL_TPL, status=422, **_detail_ctx(obj, decision_error=str(exc)))
+        # Beside the form that was sent, at the record's own address (a reload shows the record).
+        return page(DETAIL_TPL, status=422 if isinstance(exc, registration.DecisionError) else 409,
+                    url=url_for(f"{request.blueprint}.registration_detail", kind=kind, ident=ident),
+                    **_detail_ctx(obj, decision_error=str(exc), decision_action=action))
     db.session.commit()
     flash(f"{registration.ACTION_LABELS.get(action, action)}：{registration.display_name(obj)}", "success")
     return redirect_to(url_for(f"{request.blueprint}.registration_queue", kind=kind))
@@ -78,4 +84,6 @@ def registration_reason_row():
     fields = registration.REASON_FIELDS.get(request.args.get("kind", ""))
     if fields is None:
         abort(404)
+    if not wants_fragment():  # a row of the return form: without htmx, the queue (R02)
+        return redirect_to(url_for(f"{request.blueprint}.registration_queue"))
     return page("province/reg_reason_row.html", reason_fields=fields)

@@ -64,7 +64,9 @@ def settlement_bulk_approve():
 
 
 def _detail(st: Settlement, status: int = 200, **extra):
+    # A refusal is shown at the record's own address: a reload shows the record, never a 405.
     return page("settlement_view.html", status=status,
+                url=url_for("city.settlement_detail", st_id=st.id) if status != 200 else None,
                 **pages.view_context(st, "city", current_user, actions_template="city/settlement_actions.html",
                                      reasons=flow.CITY_RETURN_REASONS, signals=signals.for_settlement(st), **extra))
 
@@ -83,10 +85,12 @@ def settlement_detail(st_id: int):
     return _detail(get_visible_or_404(Settlement, st_id))
 
 
-@bp.route("/settlements/<int:st_id>/approve", methods=["POST"])
+@bp.route("/settlements/<int:st_id>/approve", methods=["GET", "POST"])
 def settlement_approve(st_id: int):
     """Approve (SET-6); the AMT-4 bonus is recorded on the enterprise's first approved settlement."""
     st = get_visible_or_404(Settlement, st_id)
+    if request.method == "GET":  # a reload after a refusal, a bookmark: the record
+        return redirect_to(url_for("city.settlement_detail", st_id=st.id))
     try:
         flow.approve(st, current_user)
     except pages.REFUSED as exc:
@@ -97,10 +101,12 @@ def settlement_approve(st_id: int):
     return redirect_to(url_for("city.settlement_detail", st_id=st.id))
 
 
-@bp.route("/settlements/<int:st_id>/return", methods=["POST"])
+@bp.route("/settlements/<int:st_id>/return", methods=["GET", "POST"])
 def settlement_return(st_id: int):
     """Return with every reason at once, each row's beside it (SET-6); resubmission within 5 working days."""
     st = get_visible_or_404(Settlement, st_id)
+    if request.method == "GET":  # a reload after a refusal, a bookmark: the record
+        return redirect_to(url_for("city.settlement_detail", st_id=st.id))
     ticked, other, rows = request.form.getlist("reasons"), request.form.get("other", ""), pages.row_reasons(request.form)
     try:
         flow.city_return(st, current_user, ticked, other, rows)
@@ -111,10 +117,12 @@ def settlement_return(st_id: int):
     return redirect_to(url_for("city.settlement_detail", st_id=st.id))
 
 
-@bp.route("/settlements/<int:st_id>/reject", methods=["POST"])
+@bp.route("/settlements/<int:st_id>/reject", methods=["GET", "POST"])
 def settlement_reject(st_id: int):
     """Reject for false material: final, the voucher becomes void at once (SET-6, DL-2..4)."""
     st = get_visible_or_404(Settlement, st_id)
+    if request.method == "GET":  # a reload after a refusal, a bookmark: the record
+        return redirect_to(url_for("city.settlement_detail", st_id=st.id))
     try:
         flow.reject(st, current_user, request.form.get("reason", ""))
     except pages.REFUSED as exc:

@@ -13,13 +13,13 @@ from flask import abort, current_app, request
 from flask_login import current_user
 
 from models import Application, Enterprise, RegStatus, Role, StoredFile, Supplier, Voucher, db
-from models import Budget, CatalogVersion, CityTarget, Cycle  # issue #4
-from models import ProfileChange  # issue #3
-from models import Settlement  # issue #9
-from models import ConnectionImport  # issue #10: the evidence file of a CSV import
-from models import CompletionTable  # issue #10
-from models import ListEntry, Objection, SettlementList  # issue #11
-from models import Complaint  # issue #12: public messages and complaints (SUP-5)
+from models import Budget, CatalogVersion, CityTarget, Cycle
+from models import ProfileChange
+from models import Settlement
+from models import ConnectionImport  # the evidence file of a CSV import
+from models import CompletionTable
+from models import ListEntry, Objection, SettlementList
+from models import Complaint  # public messages and complaints (SUP-5)
 
 PUBLIC = "public"
 ANY_USER = "any_user"
@@ -162,7 +162,7 @@ def _see_file(user, f: StoredFile) -> bool:
     return owner is not None and can_see(user, owner)
 
 
-# Issue #4: catalog versions, cycles, city targets and budgets.
+# Catalog versions, cycles, city targets and budgets.
 def _see_catalog_version(user, v) -> bool:
     return user.acting_role == Role.PROVINCE or v.status == "published"
 
@@ -176,7 +176,7 @@ def _see_city_figures(user, row) -> bool:
     return r == Role.PROVINCE or (r == Role.CITY and user.city_code == row.city_code)
 
 
-# Issue #3: a change to an approved profile (REG-9) is seen by its owner and its reviewers.
+# A change to an approved profile (REG-9) is seen by its owner and its reviewers.
 def _see_profile_change(user, c) -> bool:
     r = user.acting_role
     if r == Role.ENTERPRISE:
@@ -188,7 +188,7 @@ def _see_profile_change(user, c) -> bool:
     return r == Role.PROVINCE and c.submitted_at is not None
 
 
-# Issue #9: a settlement is its enterprise's; its supplier, city and the province see it once submitted.
+# A settlement is its enterprise's; its supplier, city and the province see it once submitted.
 def _see_settlement(user, st) -> bool:
     r = user.acting_role
     if r == Role.ENTERPRISE:
@@ -202,7 +202,7 @@ def _see_settlement(user, st) -> bool:
     return r == Role.PROVINCE
 
 
-# Issue #10: a completion table (VER-4) is the province's; its city sees it once sent.
+# A completion table (VER-4) is the province's; its city sees it once sent.
 def _see_completion_table(user, t) -> bool:
     r = user.acting_role
     if r == Role.PROVINCE:
@@ -210,12 +210,12 @@ def _see_completion_table(user, t) -> bool:
     return r == Role.CITY and t.city_code == user.city_code and t.sent_at is not None
 
 
-# Issue #10: a connection import (and its evidence file, VER-2) is the province's alone.
+# A connection import (and its evidence file, VER-2) is the province's alone.
 def _see_connection_import(user, ci) -> bool:
     return user.acting_role == Role.PROVINCE
 
 
-# Issue #11: a draft list is its city's (and the province's); a published one is public. An entry
+# A draft list is its city's (and the province's); a published one is public. An entry
 # follows its settlement; an objection is its city's, the province's, and its author's.
 def _see_settlement_list(user, lst) -> bool:
     r = user.acting_role
@@ -242,7 +242,7 @@ def _see_objection(user, o) -> bool:
     return o.raised_by is not None and o.raised_by == user.id
 
 
-# Issue #12: a public message (SUP-5) is the province's; a city sees it once forwarded to it. The sender has
+# A public message (SUP-5) is the province's; a city sees it once forwarded to it. The sender has
 # no account: the public look-up by tracking number shows the answer, never the message's files.
 def _see_complaint(user, c) -> bool:
     r = user.acting_role

@@ -9,14 +9,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from flask import current_app, has_request_context, url_for
 from sqlalchemy.exc import IntegrityError
 
-from blueprints.core import amounts, audit, eligibility, notices, timeutil, workflow
+from blueprints.core import amounts, audit, catalog, eligibility, notices, timeutil, workflow
 from blueprints.core.catalog import version_in_force
+from blueprints.core.locks import lock_enterprise_cycle
+from blueprints.core.money import yuan
+from blueprints.core.notices import link  # noqa: F401  (the other core modules import it from here too)
 from blueprints.core.timeutil import now, today
 from models import (
-    AppStatus, Application, CatalogItem, CatalogVersion, ContractClaim, Cycle, Enterprise, EnterpriseCycleCounter,
+    AppStatus, Application, CatalogItem, CatalogVersion, ContractClaim, Cycle, Enterprise,
     RegStatus, Role, StoredFile, Supplier, db,
 )
 
@@ -61,16 +63,7 @@ class Refused(Exception):
     """A rule refuses the act; the message (Chinese) says which and why."""
 
 
-def link(endpoint: str, **values) -> str:
-    """A path for a notice link, also outside a request (tests, CLI)."""
-    if has_request_context():
-        return url_for(endpoint, **values)
-    return current_app.url_map.bind("").build(endpoint, values)
-
-
 def cloud_fee_definition() -> str:
-    from blueprints.core import catalog
-
     return getattr(catalog, "CLOUD_FEE_DEFINITION", CLOUD_FEE_FALLBACK)
 
 
@@ -92,16 +85,24 @@ def deadline_passed(cycle: Cycle) -> bool:
     return today() > cycle.application_deadline
 
 
-def start(enterprise: Enterprise, user) -> Application:
-    """A new draft in the open cycle; refused when the enterprise itself is not eligible."""
+def unsaved(enterprise: Enterprise) -> Application:
+    """The blank form's application, not in the session: a draft exists only from its first save.
+    Refused when there is no open cycle or the enterprise itself is not eligible."""
     cycle = open_cycle()
     if cycle is None:
         raise Refused("目前没有正在受理申领的批次")
     failed = eligibility.failures(eligibility.check(enterprise, cycle_id=cycle.id))
     if failed:
         raise Refused("不符合申领条件：" + "；".join(c.reason for c in failed))
-    a = Application(enterprise_id=enterprise.id, cycle_id=cycle.id, city_code=enterprise.city_code,
-                    status=AppStatus.DRAFT, place_in_guangdong=False, return_reasons=[])
+    return Application(enterprise_id=enterprise.id, enterprise=enterprise, cycle_id=cycle.id, cycle=cycle,
+                       city_code=enterprise.city_code, status=AppStatus.DRAFT, place_in_guangdong=False,
+                       single_fund_declared=False, related_declared=False, enterprise_fair_price=False,
+                       related_party=False, return_reasons=[], contract_no="")
+
+
+def start(enterprise: Enterprise, user) -> Application:
+    """A new draft in the open cycle (at the form's first save); refused like unsaved()."""
+    a = unsaved(enterprise)
     db.session.add(a)
     db.session.flush()
     audit.record(ENTITY, a.id, "create", actor=user, to_state=AppStatus.DRAFT)
@@ -268,23 +269,10 @@ def release_contract(a: Application) -> None:
     db.session.execute(db.delete(ContractClaim).where(ContractClaim.application_id == a.id))
 
 
-def ensure_counter(enterprise_id: int, cycle_id: int) -> None:
-    """The per-enterprise-per-cycle row that issuance locks (created once, race-safe)."""
-    exists = db.session.execute(
-        db.select(EnterpriseCycleCounter.id).where(
-            EnterpriseCycleCounter.enterprise_id == enterprise_id, EnterpriseCycleCounter.cycle_id == cycle_id)
-    ).first()
-    if exists:
-        return
-    try:
-        with db.session.begin_nested():
-            db.session.add(EnterpriseCycleCounter(enterprise_id=enterprise_id, cycle_id=cycle_id, issuances=0))
-    except IntegrityError:
-        pass  # another transaction created it first
-
-
 def submit(a: Application, user) -> None:
     """Submit (or resubmit) for supplier confirmation (APP-1, APP-2, DL-5, ELIG-1..9, CAT-3)."""
+    if not getattr(user, "is_signatory", True):
+        raise Refused(workflow.NOT_SIGNATORY)  # the declarations are the signatory's (the draft is kept)
     workflow.find(a, "submit", user)
     if deadline_passed(a.cycle):
         raise Refused(f"本批次申领已于 {a.cycle.application_deadline:%Y-%m-%d} 截止，不能再提交")
@@ -304,8 +292,6 @@ def submit(a: Application, user) -> None:
     _claim_contract(a)
     # A (re)submission changes what the enterprise's pending applications hold (AMT-3): take the same
     # per-enterprise lock as issuance so the two never interleave.
-    from blueprints.core.issuance import lock_enterprise_cycle
-
     lock_enterprise_cycle(a.enterprise_id, a.cycle_id)
     first = a.submitted_at is None
     if first:
@@ -316,11 +302,53 @@ def submit(a: Application, user) -> None:
     a.returned_by = ""
     a.due_on = None
     a.confirmed_at = None
-    workflow.apply(a, "submit", user, data={"item_amount_fen": a.item_amount_fen, "catalog_version_id": version.id,
-                                            "resubmitted": not first})
+    snap = snapshot(a)
+    data = {"item_amount_fen": a.item_amount_fen, "catalog_version_id": version.id, "resubmitted": not first,
+            "snapshot": snap}
+    if not first:  # the reviewer sees what changed since the return, field by field
+        data["changes"] = changes_since(previous_snapshot(a), snap)
+    workflow.apply(a, "submit", user, data=data)
     notices.notify_org(supplier_id=a.supplier_id, title="有新的客户申领待您确认",
                        body=f"{a.enterprise.name} 提交了服务券申领（合同编号 {a.contract_no}）。",
                        link=link("supplier.application_detail", app_id=a.id))
+
+
+# What a reviewer compares between two submissions, in the form's order (labels as on the review page).
+SNAPSHOT_LABELS = {
+    "contract_file": "合同文件", "contract_no": "合同编号", "contract_signed_on": "合同签订日期",
+    "contract_fee": "上云上平台费用", "catalog_item": "目录服务项", "supplier": "供应商",
+    "place_in_guangdong": "实施地点在广东省内", "single_fund_declared": "只申请一项专项资金",
+    "related_declared": "申报关联关系", "enterprise_fair_price": "企业承诺价格公允",
+}
+
+
+def snapshot(a: Application) -> dict[str, str]:
+    """The submitted facts as the reviewer reads them (text), kept in the submission's audit event."""
+    f = a.contract_file
+    return {
+        # The name alone would hide a new file of the same name: its size tells them apart.
+        "contract_file": f"{f.original_name or '合同文件'}（{f.size:,} 字节）" if f is not None else "",
+        "contract_no": a.contract_no or "",
+        "contract_signed_on": a.contract_signed_on.isoformat() if a.contract_signed_on else "",
+        "contract_fee": yuan(a.contract_fee_fen) if a.contract_fee_fen is not None else "",
+        "catalog_item": f"{a.catalog_item.code} {a.catalog_item.name}" if a.catalog_item else "",
+        "supplier": a.supplier.name if a.supplier else "",
+        "place_in_guangdong": "是" if a.place_in_guangdong else "否",
+        "single_fund_declared": "是" if a.single_fund_declared else "否",
+        "related_declared": "是" if a.related_declared else "否",
+        "enterprise_fair_price": "是" if a.enterprise_fair_price else "否",
+    }
+
+
+def previous_snapshot(a: Application) -> dict | None:
+    """The facts of the last submission (before the return), or None for a record submitted before
+    submissions kept them."""
+    return audit.last_snapshot(ENTITY, a.id)
+
+
+def changes_since(before: dict | None, after: dict) -> list[dict]:
+    """Field by field what differs since the last submission (the form's order)."""
+    return audit.field_changes(before, after, SNAPSHOT_LABELS)
 
 
 def withdraw(a: Application, user) -> None:
@@ -348,6 +376,8 @@ def confirm(a: Application, user, *, pilot: bool = False, fair_price: bool = Fal
     problem = eligibility.supplier_problem(a.supplier, a.cycle_id)
     if problem:
         raise Refused(problem + "，不能确认申领")
+    if not getattr(user, "is_signatory", True):
+        raise Refused(workflow.NOT_SIGNATORY)  # the confirmation and commitment are the signatory's
     workflow.find(a, "confirm", user)
     if recheck_related(a) and not fair_price:
         raise Refused("该申领为关联交易，须承诺合同价格为公允的市场价格后才能确认")
@@ -405,6 +435,17 @@ def review_preview(a: Application) -> amounts.Preview:
     version = a.catalog_version or form_version(a)
     item = a.catalog_item
     return amounts.preview(a, version, item, a.contract_fee_fen)
+
+
+def discard_draft(a: Application, user) -> None:
+    """The enterprise deletes a draft it does not want (never submitted, so nothing refers to it);
+    the audit trail keeps the record of it."""
+    if a.status != AppStatus.DRAFT:
+        raise Refused("只有未提交过的草稿可以删除；已提交的申领可以撤回")
+    audit.record(ENTITY, a.id, "discard", actor=user, from_state=a.status,
+                 data={"contract_no": a.contract_no or "", "contract_file_id": a.contract_file_id})
+    db.session.delete(a)
+    db.session.flush()
 
 
 working_days_left_many = timeutil.working_days_left_many  # queues (SLA-5): one query for the page

@@ -25,7 +25,7 @@ from blueprints.core.workflow import NotAllowed
 from models import CATALOG_CATEGORIES, CatalogItem, CatalogStatus, CatalogVersion, db
 
 # CAT-4: what the cloud fee covers. Shown on the public catalog page and beside the
-# amount field of the application form (issue #5).
+# amount field of the application form.
 CLOUD_FEE_DEFINITION = (
     "上云上平台费用，是指企业购买公有云资源、平台服务、应用服务、网络服务，以及为上云上平台所需的"
     "实施、设备接入和网络改造等服务的费用；不包括购买自动化设备或非云化软件的费用。"

@@ -190,6 +190,14 @@ def period_label(period: str) -> str:
     return f"{m.group(1)}年第{int(m.group(2))}期" if m else (period or "")
 
 
+def period_label_shown(period: str) -> str:
+    """period_label in the reader's language, for pages (documents and stored notices keep period_label)."""
+    from flask_babel import gettext
+
+    m = PERIOD_RE.match(period or "")
+    return gettext("%(year)s年第%(n)s期", year=m.group(1), n=int(m.group(2))) if m else (period or "")
+
+
 def parse_period(text: str | None) -> str | None:
     """"2026-1" (year-sequence) or None when malformed."""
     m = PERIOD_RE.match((text or "").strip())

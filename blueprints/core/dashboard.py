@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _t
 from sqlalchemy import String, and_, case, cast, func, literal, or_
 
 from blueprints.core import audit
@@ -339,18 +340,18 @@ def progress_chart(progress: list[Progress]) -> Chart:
     for i, p in enumerate(progress):
         width = _scale(p.actual, p.target, area)
         bars.append(Bar(
-            p.label, i * (BAR_HEIGHT + ROW_GAP),
-            [("chart-track", PROGRESS_LABEL_WIDTH, area, f"目标 {p.target:,}"),
-             ("chart-done", PROGRESS_LABEL_WIDTH, width, f"已完成 {p.actual:,}")],
+            _t(p.label), i * (BAR_HEIGHT + ROW_GAP),
+            [("chart-track", PROGRESS_LABEL_WIDTH, area, _t("目标 %(n)s", n=f"{p.target:,}")),
+             ("chart-done", PROGRESS_LABEL_WIDTH, width, _t("已完成 %(n)s", n=f"{p.actual:,}"))],
             f"{p.actual:,} / {p.target:,}",
         ))
-    return Chart("progress", "目标进度", len(bars) * (BAR_HEIGHT + ROW_GAP), CHART_WIDTH, bars,
-                 [("chart-done", "已完成"), ("chart-track", "目标")], PROGRESS_LABEL_WIDTH, area)
+    return Chart("progress", _t("目标进度"), len(bars) * (BAR_HEIGHT + ROW_GAP), CHART_WIDTH, bars,
+                 [("chart-done", _t("已完成")), ("chart-track", _t("目标"))], PROGRESS_LABEL_WIDTH, area)
 
 
 def quota_chart(figs: Figures) -> Chart:
     """Per city: issuance quota (track), of which issued (bar)."""
-    from blueprints.core.money import wan
+    from blueprints.core.money import wan_shown as wan
 
     area = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH
     biggest = max([r.quota_fen for r in figs.rows] + [r.quota_used_fen for r in figs.rows] + [0])
@@ -358,17 +359,17 @@ def quota_chart(figs: Figures) -> Chart:
     for i, r in enumerate(figs.rows):
         bars.append(Bar(
             r.name, i * (BAR_HEIGHT + ROW_GAP),
-            [("chart-track", LABEL_WIDTH, _scale(r.quota_fen, biggest, area), f"发放额度 {wan(r.quota_fen)}"),
-             ("chart-done", LABEL_WIDTH, _scale(r.quota_used_fen, biggest, area), f"已发放 {wan(r.quota_used_fen)}")],
-            f"{r.quota_percent}%" if r.quota_fen else "未下达",
+            [("chart-track", LABEL_WIDTH, _scale(r.quota_fen, biggest, area), _t("发放额度 %(n)s", n=wan(r.quota_fen))),
+             ("chart-done", LABEL_WIDTH, _scale(r.quota_used_fen, biggest, area), _t("已发放 %(n)s", n=wan(r.quota_used_fen)))],
+            f"{r.quota_percent}%" if r.quota_fen else _t("未下达"),
         ))
-    return Chart("quota", f"{figs.year}年各地市发放额度使用", len(bars) * (BAR_HEIGHT + ROW_GAP), CHART_WIDTH, bars,
-                 [("chart-done", "已发放"), ("chart-track", "发放额度")], LABEL_WIDTH, area)
+    return Chart("quota", _t("%(year)s年各地市发放额度使用", year=figs.year), len(bars) * (BAR_HEIGHT + ROW_GAP), CHART_WIDTH, bars,
+                 [("chart-done", _t("已发放")), ("chart-track", _t("发放额度"))], LABEL_WIDTH, area)
 
 
 def vouchers_chart(figs: Figures) -> Chart:
     """Per city: vouchers applied, issued and paid (amounts), as stacked tracks."""
-    from blueprints.core.money import wan
+    from blueprints.core.money import wan_shown as wan
 
     area = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH
     biggest = max([max(r.app_fen, r.issued_fen) for r in figs.rows] + [0])
@@ -376,13 +377,13 @@ def vouchers_chart(figs: Figures) -> Chart:
     for i, r in enumerate(figs.rows):
         bars.append(Bar(
             r.name, i * (BAR_HEIGHT + ROW_GAP),
-            [("chart-applied", LABEL_WIDTH, _scale(r.app_fen, biggest, area), f"申领 {wan(r.app_fen)}"),
-             ("chart-issued", LABEL_WIDTH, _scale(r.issued_fen, biggest, area), f"发放 {wan(r.issued_fen)}"),
-             ("chart-paid", LABEL_WIDTH, _scale(r.paid_fen, biggest, area), f"兑付 {wan(r.paid_fen)}")],
-            f"发放 {wan(r.issued_fen)}",
+            [("chart-applied", LABEL_WIDTH, _scale(r.app_fen, biggest, area), _t("申领 %(n)s", n=wan(r.app_fen))),
+             ("chart-issued", LABEL_WIDTH, _scale(r.issued_fen, biggest, area), _t("发放 %(n)s", n=wan(r.issued_fen))),
+             ("chart-paid", LABEL_WIDTH, _scale(r.paid_fen, biggest, area), _t("兑付 %(n)s", n=wan(r.paid_fen)))],
+            _t("发放 %(n)s", n=wan(r.issued_fen)),
         ))
-    return Chart("vouchers", f"{figs.year}年各地市服务券金额", len(bars) * (BAR_HEIGHT + ROW_GAP), CHART_WIDTH, bars,
-                 [("chart-applied", "申领"), ("chart-issued", "发放"), ("chart-paid", "兑付")], LABEL_WIDTH, area)
+    return Chart("vouchers", _t("%(year)s年各地市服务券金额", year=figs.year), len(bars) * (BAR_HEIGHT + ROW_GAP), CHART_WIDTH, bars,
+                 [("chart-applied", _t("申领")), ("chart-issued", _t("发放")), ("chart-paid", _t("兑付"))], LABEL_WIDTH, area)
 
 
 # --------------------------------------------------------------------------- spreadsheet

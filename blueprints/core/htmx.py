@@ -21,8 +21,14 @@ def wants_fragment() -> bool:
     return bool(hx) and not hx.boosted and not hx.history_restore_request
 
 
-def page(template: str, block: str | None = None, status: int = 200, **ctx):
-    """The full page, or (for an htmx request) just the named block(s)."""
+def page(template: str, block: str | None = None, status: int = 200, url: str | None = None, **ctx):
+    """The full page, or (for an htmx request) just the named block(s).
+
+    `url`: the page's own GET address, for a page answered to a POST (a refused decision shown
+    with its reason): the browser's address becomes it (HX-Replace-Url for htmx; for a full page,
+    static/app.js reads <body data-replace-url>), so a reload shows the record instead of a 405."""
+    if url is not None:
+        ctx["replace_url"] = url
     if block is None or not wants_fragment():
         body = render_template(template, **ctx)
     elif isinstance(block, (list, tuple)):
@@ -31,6 +37,8 @@ def page(template: str, block: str | None = None, status: int = 200, **ctx):
         body = render_block(template, block, **ctx)
     resp = hx_response(body, status)
     resp.headers["Vary"] = "HX-Request"
+    if url is not None and is_htmx():
+        resp.headers["HX-Replace-Url"] = url
     return resp
 
 

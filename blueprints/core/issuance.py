@@ -19,16 +19,25 @@ edits them, and the ORM refuses such an UPDATE (see _freeze_voucher below).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 import secrets
 
 from flask import current_app, has_request_context, url_for
 from sqlalchemy import event, inspect
+from sqlalchemy.orm import joinedload
 
 from blueprints.core import amounts, audit, eligibility, notices, uploads, workflow
-from blueprints.core.money import yuan
-from blueprints.core.timeutil import now
-from models import AppStatus, Application, CityTarget, EnterpriseCycleCounter, Voucher, VoucherStatus, db
+from blueprints.core.application import related_commitments_missing
+from blueprints.core.locks import lock_enterprise_cycle
+from blueprints.core.money import fen_to_decimal, yuan
+from blueprints.core.notices import link
+from blueprints.core.paging import count_select
+from blueprints.core.supervision import take_supplier_quota
+from blueprints.core.timeutil import LOCAL_TZ, now
+from models import (
+    AppStatus, Application, CatalogItem, CityTarget, Cycle, Enterprise, Supplier, Voucher, VoucherStatus, db,
+)
 
 CODE_PREFIX = "GD"
 _CODE_RE = re.compile(r"^GD[A-Z2-7]{26}$")
@@ -77,8 +86,6 @@ def code_problem(text: str | None) -> str:
 
 def verify_url(code: str) -> str:
     """The public verification address printed in the QR code (ROLE-7)."""
-    from blueprints.core.application import link
-
     base = current_app.config.get("PUBLIC_BASE_URL")
     if not base and has_request_context():
         return url_for("public.voucher_verify", code=code, _external=True)
@@ -86,19 +93,6 @@ def verify_url(code: str) -> str:
 
 
 # --------------------------------------------------------------------------- locks and quotas
-
-
-def lock_enterprise_cycle(enterprise_id: int, cycle_id: int) -> None:
-    """Serialise every issuance for one enterprise in one cycle (AMT-2/AMT-3 under concurrency)."""
-    from blueprints.core.application import ensure_counter
-
-    ensure_counter(enterprise_id, cycle_id)
-    db.session.execute(
-        db.update(EnterpriseCycleCounter)
-        .where(EnterpriseCycleCounter.enterprise_id == enterprise_id, EnterpriseCycleCounter.cycle_id == cycle_id)
-        .values(issuances=EnterpriseCycleCounter.issuances + 1)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def take_city_quota(city_code: str, year: int, amount_fen: int) -> bool:
@@ -135,8 +129,6 @@ def approve(a: Application, user) -> Voucher:
     failed = [c for c in eligibility.check(a.enterprise, a) if c.ok is not True]
     if failed:
         raise IssueRefused("不符合申领条件，不能通过：" + "；".join(c.reason for c in failed))
-    from blueprints.core.application import related_commitments_missing
-
     related_problem = related_commitments_missing(a)  # REL-1, re-read at approval
     if related_problem:
         raise IssueRefused(related_problem)
@@ -151,8 +143,6 @@ def approve(a: Application, user) -> Voucher:
             f"更早提交的待审申领占用 {yuan(pending)}），不能发放")
     if not take_city_quota(a.city_code, a.cycle.year, face):
         raise IssueRefused(_quota_message(a.city_code, a.cycle.year, face))
-    from blueprints.core.supervision import take_supplier_quota
-
     supplier_full = take_supplier_quota(a.supplier, a.cycle.year, face)  # the supplier's yearly cap
     if supplier_full:
         raise IssueRefused(supplier_full)
@@ -168,8 +158,6 @@ def approve(a: Application, user) -> Voucher:
     audit.record("voucher", v.id, "issue", actor=user, to_state=VoucherStatus.ISSUED,
                  data={"face_value_fen": face, "application_id": a.id})
     store_pdf(v, user)
-    from blueprints.core.application import link
-
     notices.notify_org(enterprise_id=a.enterprise_id, title="服务券已发放",
                        body=f"面值 {yuan(face)}，券号 {display_code(v.code)}",
                        link=link("enterprise.voucher_detail", voucher_id=v.id))
@@ -187,13 +175,6 @@ def voucher_events(v: Voucher) -> list:
 def voucher_select(*, city_code: str | None = None, q: str = "", cycle_id: int | None = None, status: str = "",
                    pilot: bool = False, issued_from=None, issued_to=None):
     """Vouchers with the list filters (city and province lists, xlsx export), newest first."""
-    import datetime as dt
-
-    from sqlalchemy.orm import joinedload
-
-    from blueprints.core.timeutil import LOCAL_TZ
-    from models import Enterprise, Supplier
-
     stmt = (db.select(Voucher)
             .options(joinedload(Voucher.enterprise), joinedload(Voucher.supplier), joinedload(Voucher.cycle),
                      joinedload(Voucher.application).joinedload(Application.catalog_item)))
@@ -229,8 +210,6 @@ XLSX_WIDTHS = (38, 8, 6, 30, 22, 30, 30, 18, 14, 16, 8, 18)
 
 def _voucher_export_select(**filters):
     """Plain columns, one row per voucher: no ORM objects to build, so tens of thousands stream in seconds."""
-    from models import CatalogItem, Cycle, Enterprise, Supplier
-
     stmt = (db.select(Voucher.code, Voucher.status, Voucher.pilot, Enterprise.name.label("enterprise"),
                       Enterprise.uscc, Supplier.name.label("supplier"), CatalogItem.code.label("item_code"),
                       CatalogItem.name.label("item_name"), Application.contract_no, Voucher.face_value_fen,
@@ -250,8 +229,6 @@ def _with_list_filters(stmt, filters: dict):
 def count_vouchers(**filters) -> int:
     """How many vouchers an export with these filters (voucher_select's keywords) holds: the list's own
     query reduced to its ids (it joins enterprise and supplier only to search), counted."""
-    from blueprints.core.paging import count_select
-
     ids = count_select(voucher_select(**filters)).subquery()
     return db.session.execute(db.select(db.func.count()).select_from(ids)).scalar_one()
 
@@ -261,12 +238,10 @@ def write_vouchers_xlsx(out, *, progress=None, **filters) -> int:
     issued_from, issued_to), newest first, as an xlsx file written to out; returns the number of rows.
     Amounts are exact decimals in 元; progress(n_done) as in xlsx.write_xlsx."""
     from blueprints.core import xlsx
-    from blueprints.core.money import fen_to_decimal
-    from blueprints.core.workflow import STATUS_LABELS
 
     def rows():
         for r in xlsx.stream(_voucher_export_select(**filters)):
-            yield (display_code(r.code), STATUS_LABELS.get(r.status, r.status), "是" if r.pilot else "",
+            yield (display_code(r.code), workflow.STATUS_LABELS.get(r.status, r.status), "是" if r.pilot else "",
                    r.enterprise, r.uscc, r.supplier, f"{r.item_code} {r.item_name}" if r.item_code else "",
                    r.contract_no, fen_to_decimal(r.face_value_fen), r.cycle, r.city_code, r.issued_at)
 

@@ -10,7 +10,7 @@ of the list's 8 cells): a fixed <table> 3.0 s of layout + 0.8 s of writing; the 
 cells 3.0 + 0.9 s, inline-blocks 4.4 + 1.1 s, flex 11.3 + 0.8 s, absolutely placed cells 6.6 + 1.8 s; even one
 text line per row (columns made with tabs) 1.3 s per 500 rows. WeasyPrint spends about 1 ms per text box in
 Python whatever the layout, so 5,000 rows × 8 cells is some 40 s of CPU, which no chunking or pair of worker
-processes brings to the 5 s goal (issue 11). The list is a grid of fixed columns, so it is laid out here, in a
+processes brings to the 5 s goal. The list is a grid of fixed columns, so it is laid out here, in a
 few hundred lines, in one process:
 
 - text is measured with the advance widths of the same font files the WeasyPrint documents use

@@ -67,3 +67,12 @@ def wan(fen: int | None) -> str:
     if fen is None:
         return "—"
     return f"{Decimal(fen) / 1000000:,.2f}万"
+
+
+def wan_shown(fen: int | None) -> str:
+    """wan() in the reader's language, for pages."""
+    from flask_babel import gettext
+
+    if fen is None:
+        return "—"
+    return gettext("%(n)s万", n=f"{Decimal(fen) / 1000000:,.2f}")

@@ -1,12 +1,26 @@
-"""In-app notices: every decision reaches the people it concerns."""
+"""In-app notices: every decision reaches the people it concerns (by e-mail too: core/mail.py)."""
 from __future__ import annotations
+
+from flask import current_app, has_request_context, url_for
 
 from models import Notice, User, db
 
 
+def link(endpoint: str, **values) -> str:
+    """A path for a notice link, also outside a request (tests, CLI)."""
+    if has_request_context():
+        return url_for(endpoint, **values)
+    return current_app.url_map.bind("").build(endpoint, values)
+
+
 def notify_users(user_ids, title: str, body: str = "", link: str = "") -> None:
-    for uid in set(user_ids):
+    """A notice per user, and (SMTP configured) a mail in the same transaction, sent after the commit."""
+    from blueprints.core import mail
+
+    ids = set(user_ids)
+    for uid in ids:
         db.session.add(Notice(user_id=uid, title=title[:200], body=body, link=link[:300]))
+    mail.queue_notice(ids, title, body, link)
 
 
 def notify_org(*, enterprise_id: int | None = None, supplier_id: int | None = None,

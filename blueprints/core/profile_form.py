@@ -13,10 +13,10 @@ class ProfileFormBase(FlaskForm):
 
     contact_name = StringField("联系人", [reg.Required("请输入联系人姓名"), Length(max=50, message="不能超过 50 个字")])
     contact_phone = StringField("联系电话", [reg.Required("请输入联系电话"), Regexp(reg.PHONE_RE, message=reg.PHONE_MESSAGE)],
-                                render_kw={"inputmode": "tel", "autocomplete": "tel"})
+                                render_kw={"type": "tel", "inputmode": "tel", "autocomplete": "tel"})
     contact_email = StringField("电子邮箱（选填）", [Optional(), Regexp(reg.EMAIL_RE, message="电子邮箱格式不正确"),
                                                  Length(max=120, message="不能超过 120 个字符")],
-                                render_kw={"inputmode": "email", "autocomplete": "email"})
+                                render_kw={"type": "email", "inputmode": "email", "autocomplete": "email"})
     licence_file_id = HiddenField()
 
     submitting = True

@@ -1,4 +1,4 @@
-"""Opt-in SQL statement count per request, for `make bench` (issue 8: queries per request).
+"""Opt-in SQL statement count per request, for `make bench` (queries per request).
 
 When the config QUERY_COUNT_HEADER is on (env QUERY_COUNT_HEADER=1), a before_cursor_execute
 listener counts the statements each request runs and an after_request hook reports the count

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import secrets
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -131,19 +133,93 @@ def claim_nonce(user_id: int, key: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Limit:
+    """How many attempts `key` may make. A window limit refuses once `limit` attempts fall within `window`.
+    A soft limit (`delay` set) lets the first `limit` through, then makes each further attempt wait `delay`
+    after the latest one, doubled for every attempt beyond the limit, never longer than `longest`."""
+
+    key: str
+    limit: int
+    window: dt.timedelta
+    delay: dt.timedelta | None = None
+    longest: dt.timedelta | None = None
+
+
+@dataclass
+class Attempt:
+    """What attempt() decided: `wait` > 0 means refused (nothing was counted); else `ids` are the rows
+    that count this attempt, and `before[key]` how many attempts the key had in its window before it."""
+
+    wait: dt.timedelta
+    ids: list[int] = field(default_factory=list)
+    before: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> bool:
+        return self.wait > dt.timedelta(0)
+
+    @property
+    def minutes(self) -> int:
+        return max(1, math.ceil(self.wait.total_seconds() / 60))
+
+
+def _wait(lim: Limit, at: dt.datetime) -> tuple[dt.timedelta, int]:
+    """How long `lim.key` must still wait at `at`, and how many attempts it has in its window."""
+    if lim.window > RATE_RETENTION:  # the events would be pruned before the window ends: the limit would leak
+        raise ValueError(f"rate window {lim.window} is longer than RATE_RETENTION {RATE_RETENTION}")
+    inside = (RateEvent.key == lim.key, RateEvent.at >= at - lim.window)
+    count, latest = db.session.execute(
+        db.select(db.func.count(RateEvent.id), db.func.max(RateEvent.at)).where(*inside)).one()
+    zero = dt.timedelta(0)
+    if count < lim.limit:
+        return zero, count
+    if lim.delay is None:  # until enough of the counted attempts have left the window
+        oldest = db.session.execute(db.select(RateEvent.at).where(*inside).order_by(RateEvent.at)
+                                    .offset(count - lim.limit).limit(1)).scalar_one()
+        return max(zero, oldest + lim.window - at), count
+    pause = min(lim.delay * 2 ** min(count - lim.limit, 20), lim.longest or lim.window)
+    return max(zero, latest + pause - at), count
+
+
+def attempt(*limits: Limit) -> Attempt:
+    """Count one attempt under every limit, or refuse it, as one atomic step (R24, F14).
+
+    Runs in a short write transaction of its own, committed before the caller checks anything (a
+    password): the keys are locked (SQLite: BEGIN IMMEDIATE; PostgreSQL: advisory locks), counted, and
+    either all get a row for this attempt or none does. A burst on any number of workers or servers
+    therefore lets exactly `limit` attempts through. A success can take its rows back (forget(ids)).
+    """
+    from blueprints.core.sqlite_tx import write_transaction
+
+    with write_transaction():
+        serialize(*(lim.key for lim in limits))
+        at = now()
+        wait, before = dt.timedelta(0), {}
+        for lim in limits:
+            w, before[lim.key] = _wait(lim, at)
+            wait = max(wait, w)
+        if wait:
+            db.session.rollback()
+            return Attempt(wait, before=before)
+        prune_rate_events()
+        rows = [RateEvent(key=lim.key, at=at) for lim in limits]
+        db.session.add_all(rows)
+        db.session.flush()
+        ids = [r.id for r in rows]
+        db.session.commit()
+    return Attempt(dt.timedelta(0), ids, before)
+
+
+def forget(ids: list[int]) -> None:
+    """Take back the rows of an attempt that succeeded (in the caller's transaction)."""
+    if ids:
+        db.session.execute(db.delete(RateEvent).where(RateEvent.id.in_(ids)))
+
+
 def address_limited(kind: str, limit: int, window: dt.timedelta) -> bool:
     """Count this request of the client's address under `kind`; True when the address is over `limit` for
     the window. For public pages (look-ups, objections): one short write transaction of its own."""
     from flask import request
 
-    from blueprints.core.sqlite_tx import write_transaction
-
-    key = f"{kind}:addr:{request.remote_addr}"
-    with write_transaction():
-        serialize(key)
-        if too_many(key, limit, window):
-            db.session.rollback()
-            return True
-        hit(key)
-        db.session.commit()
-    return False
+    return attempt(Limit(f"{kind}:addr:{request.remote_addr}", limit, window)).refused

@@ -18,6 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -173,8 +174,8 @@ def claim_keys(row: InvoiceRow) -> list[str]:
 
 def _label(kind: str, n: int, row) -> str:
     if kind == "inv":
-        return f"发票第 {n} 行" + (f"（{row.number}）" if row.number else "")
-    return f"付款凭证第 {n} 行"
+        return _("发票第 %(n)s 行（%(no)s）", n=n, no=row.number) if row.number else _("发票第 %(n)s 行", n=n)
+    return _("付款凭证第 %(n)s 行", n=n)
 
 
 def checks(st: Settlement, invoices: list[InvoiceRow], payments: list[PaymentRow], *,
@@ -188,7 +189,7 @@ def checks(st: Settlement, invoices: list[InvoiceRow], payments: list[PaymentRow
     add = out.findings.append
 
     if not invoices:
-        add(Finding("invoice", "", False, "请至少添加一张发票", "SET-1"))
+        add(Finding("invoice", "", False, _("请至少添加一张发票"), "SET-1"))
     seen: dict[str, str] = {}
     for n, r in enumerate(invoices, 1):
         label = _label("inv", n, r)
@@ -196,40 +197,46 @@ def checks(st: Settlement, invoices: list[InvoiceRow], payments: list[PaymentRow
                                              ("销售方名称", r.seller_name), ("销售方统一社会信用代码", r.seller_uscc),
                                              ("价税合计", r.total_fen), ("发票文件", r.has_file)) if not value]
         if missing:
-            add(Finding("invoice", r.key, False, f"{label}：请填写{'、'.join(missing)}", "SET-1"))
+            fields = _("、").join(_(m) for m in missing)
+            add(Finding("invoice", r.key, False, _("%(label)s：请填写%(fields)s", label=label, fields=fields),
+                        "SET-1"))
         if r.number and len(digits(r.number)) not in (8, 20):
-            add(Finding("invoice", r.key, False, f"{label}：发票号码应为 8 位或 20 位数字", "SET-1"))
+            add(Finding("invoice", r.key, False, _("%(label)s：发票号码应为 8 位或 20 位数字", label=label), "SET-1"))
         if r.code and len(digits(r.code)) not in (10, 12):
-            add(Finding("invoice", r.key, False, f"{label}：发票代码应为 10 位或 12 位数字（全电发票没有发票代码，可不填）",
+            add(Finding("invoice", r.key, False, _("%(label)s：发票代码应为 10 位或 12 位数字（全电发票没有发票代码，可不填）", label=label),
                         "SET-1"))
         # The invoice's identity (SET-6) is issuer + code + number: an 8-digit number needs its code,
         # a 20-digit 全电 number has none.
         if len(digits(r.number)) == 8 and not r.code:
-            add(Finding("invoice", r.key, False, f"{label}：8 位号码的发票须填写发票代码（10 或 12 位，印在发票右上角）",
+            add(Finding("invoice", r.key, False, _("%(label)s：8 位号码的发票须填写发票代码（10 或 12 位，印在发票右上角）", label=label),
                         "SET-6"))
         if len(digits(r.number)) == 20 and r.code:
-            add(Finding("invoice", r.key, False, f"{label}：20 位号码的全电发票没有发票代码，请清空发票代码", "SET-6"))
+            add(Finding("invoice", r.key, False, _("%(label)s：20 位号码的全电发票没有发票代码，请清空发票代码", label=label), "SET-6"))
         if r.seller_uscc:
             if r.seller_uscc.upper() != (supplier.uscc or "").upper():
                 add(Finding("invoice", r.key, False,
-                            f"{label}：开票方统一社会信用代码 {r.seller_uscc} 不是本券供应商“{supplier.name}”的代码"
-                            f"（{supplier.uscc}）；只能使用供应商开具的发票", "SET-6"))
+                            _("%(label)s：开票方统一社会信用代码 %(uscc)s 不是本券供应商“%(name)s”的代码"
+                              "（%(own)s）；只能使用供应商开具的发票", label=label, uscc=r.seller_uscc, name=supplier.name,
+                              own=supplier.uscc), "SET-6"))
             else:
-                add(Finding("invoice", r.key, True, f"{label}：开票方是本券供应商", "SET-6"))
+                add(Finding("invoice", r.key, True, _("%(label)s：开票方是本券供应商", label=label), "SET-6"))
         if r.issued_on is not None:
             if signed is not None and r.issued_on < signed:
                 add(Finding("invoice", r.key, False,
-                            f"{label}：开票日期 {r.issued_on:%Y-%m-%d} 早于合同签订日期 {signed:%Y-%m-%d}", "SET-1"))
+                            _("%(label)s：开票日期 %(day)s 早于合同签订日期 %(signed)s", label=label, day=f"{r.issued_on:%Y-%m-%d}",
+                              signed=f"{signed:%Y-%m-%d}"), "SET-1"))
             if r.issued_on > on:
-                add(Finding("invoice", r.key, False, f"{label}：开票日期 {r.issued_on:%Y-%m-%d} 晚于今天", "SET-1"))
+                add(Finding("invoice", r.key, False, _("%(label)s：开票日期 %(day)s 晚于今天", label=label,
+                                                          day=f"{r.issued_on:%Y-%m-%d}"), "SET-1"))
         for key in claim_keys(r):
             if key in seen:
-                what = "同一张发票" if key.startswith("no:") else "同一个发票文件"
-                add(Finding("invoice", r.key, False, f"{label}：与{seen[key]}是{what}，请删除重复的一行", "SET-6"))
+                what = _("同一张发票") if key.startswith("no:") else _("同一个发票文件")
+                add(Finding("invoice", r.key, False, _("%(label)s：与%(other)s是%(what)s，请删除重复的一行", label=label,
+                                                       other=seen[key], what=what), "SET-6"))
             else:
                 seen[key] = label
         if r.total_fen is not None and r.total_fen <= 0:
-            add(Finding("invoice", r.key, False, f"{label}：价税合计必须大于 0", "SET-1"))
+            add(Finding("invoice", r.key, False, _("%(label)s：价税合计必须大于 0", label=label), "SET-1"))
         if r.reading:
             for text in reading_mismatches(r):
                 add(Finding("invoice", r.key, False, f"{label}：{text}", "SET-1", blocking=False))
@@ -239,45 +246,53 @@ def checks(st: Settlement, invoices: list[InvoiceRow], payments: list[PaymentRow
         if r.key in claimed:
             n = invoices.index(r) + 1
             add(Finding("invoice", r.key, False,
-                        f"{_label('inv', n, r)}：{claimed[r.key]}已用于另一份兑现申请，同一张发票不能重复使用", "SET-6"))
+                        _("%(label)s：%(what)s已用于另一份兑现申请，同一张发票不能重复使用", label=_label("inv", n, r),
+                          what=claimed[r.key]), "SET-6"))
 
     if not payments:
-        add(Finding("payment", "", False, "请至少添加一份付款凭证", "SET-1"))
+        add(Finding("payment", "", False, _("请至少添加一份付款凭证"), "SET-1"))
     for n, p in enumerate(payments, 1):
         label = _label("pay", n, p)
         missing = [name for name, value in (("付款日期", p.paid_on), ("收款方名称", p.payee_name),
                                              ("金额", p.amount_fen), ("付款凭证文件", p.has_file)) if not value]
         if missing:
-            add(Finding("payment", p.key, False, f"{label}：请填写{'、'.join(missing)}", "SET-1"))
+            fields = _("、").join(_(m) for m in missing)
+            add(Finding("payment", p.key, False, _("%(label)s：请填写%(fields)s", label=label, fields=fields),
+                        "SET-1"))
         if p.payee_name:
             if same_name(p.payee_name, supplier.name):
-                add(Finding("payment", p.key, True, f"{label}：收款方是本券供应商", "SET-6"))
+                add(Finding("payment", p.key, True, _("%(label)s：收款方是本券供应商", label=label), "SET-6"))
             else:
                 add(Finding("payment", p.key, False,
-                            f"{label}：收款方“{p.payee_name}”不是本券供应商“{supplier.name}”；只能计入付给供应商的款项",
+                            _("%(label)s：收款方“%(payee)s”不是本券供应商“%(name)s”；只能计入付给供应商的款项", label=label,
+                              payee=p.payee_name, name=supplier.name),
                             "SET-6"))
         if p.paid_on is not None:
             if signed is not None and p.paid_on < signed:
                 add(Finding("payment", p.key, False,
-                            f"{label}：付款日期 {p.paid_on:%Y-%m-%d} 早于合同签订日期 {signed:%Y-%m-%d}", "SET-1"))
+                            _("%(label)s：付款日期 %(day)s 早于合同签订日期 %(signed)s", label=label, day=f"{p.paid_on:%Y-%m-%d}",
+                              signed=f"{signed:%Y-%m-%d}"), "SET-1"))
             if p.paid_on > on:
-                add(Finding("payment", p.key, False, f"{label}：付款日期 {p.paid_on:%Y-%m-%d} 晚于今天", "SET-1"))
+                add(Finding("payment", p.key, False, _("%(label)s：付款日期 %(day)s 晚于今天", label=label,
+                                                          day=f"{p.paid_on:%Y-%m-%d}"), "SET-1"))
         if p.amount_fen is not None and p.amount_fen <= 0:
-            add(Finding("payment", p.key, False, f"{label}：金额必须大于 0", "SET-1"))
+            add(Finding("payment", p.key, False, _("%(label)s：金额必须大于 0", label=label), "SET-1"))
 
     face = v.face_value_fen
     out.invoiced_fen = sum(r.total_fen or 0 for r in invoices)
     out.paid_fen = sum(p.amount_fen or 0 for p in payments)
     for topic, total, what in (("invoice", out.invoiced_fen, "发票价税合计"), ("payment", out.paid_fen, "付款合计")):
         if total >= face:
-            add(Finding("total", "", True, f"{what} {yuan(total)}，不低于服务券面值 {yuan(face)}", "SET-2"))
+            add(Finding("total", "", True, _("%(what)s %(total)s，不低于服务券面值 %(face)s", what=_(what), total=yuan(total),
+                                             face=yuan(face)), "SET-2"))
         else:
-            add(Finding("total", "", False, f"{what} {yuan(total)} 低于服务券面值 {yuan(face)}，还差 {yuan(face - total)}"
-                                            "：须实际支付并取得发票的金额不低于面值", "SET-2"))
+            add(Finding("total", "", False, _("%(what)s %(total)s 低于服务券面值 %(face)s，还差 %(short)s"
+                                              "：须实际支付并取得发票的金额不低于面值", what=_(what), total=yuan(total),
+                                              face=yuan(face), short=yuan(face - total)), "SET-2"))
     if has_acceptance:
-        add(Finding("material", "", True, "已上传服务实施验收报告", "SET-1"))
+        add(Finding("material", "", True, _("已上传服务实施验收报告"), "SET-1"))
     else:
-        add(Finding("material", "", False, "请上传服务实施验收报告（双方签章）", "SET-1"))
+        add(Finding("material", "", False, _("请上传服务实施验收报告（双方签章）"), "SET-1"))
     return out
 
 

@@ -1,4 +1,4 @@
-"""What the settlement pages of the supplier, the city and the province read (issue #9).
+"""What the settlement pages of the supplier, the city and the province read.
 
 view_context() gives templates/settlement_view.html everything it shows for one settlement (every
 role's detail page uses it); settlement_select() is the list filter shared by the city's queue, its

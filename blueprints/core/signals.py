@@ -1,4 +1,4 @@
-"""Fraud signals (issue #12 item 8): flags with their evidence for the city's and the province's reviewers.
+"""Fraud signals: flags with their evidence for the city's and the province's reviewers.
 
 A flag is never a decision: nothing here changes a record or blocks a step; the review pages show the
 flags beside the record and the reviewer checks them (REL-1: related parties are for the reviewer to judge).
@@ -32,7 +32,7 @@ from sqlalchemy import Date, and_, case, cast, func, literal_column, or_, select
 from blueprints.core.money import yuan
 from models import Application, AuditEvent, CatalogItem, Enterprise, Settlement, Supplier, User, Voucher, db
 
-# Thresholds (issue #12 item 8).
+# Thresholds.
 FEE_PERCENTILE = 95
 FEE_MIN_OTHERS = 20
 CAP_MIN_OTHERS = 5

@@ -1,4 +1,4 @@
-"""Supervision (issue #12): pilot units (PIL-1, PIL-4), spot checks (SUP-2), recoveries (REL-2), sanctions
+"""Supervision: pilot units (PIL-1, PIL-4), spot checks (SUP-2), recoveries (REL-2), sanctions
 (REL-3, SUP-4) and the per-supplier yearly issuance quota.
 
 Pilot units: the province selects an approved supplier with its plan; Supplier.is_pilot mirrors "has an

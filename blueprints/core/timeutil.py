@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from models import CalendarDay, db
+
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -43,8 +45,6 @@ def _official_workday(day: dt.date) -> bool:
 
 
 def _overrides(start: dt.date, end: dt.date) -> dict[dt.date, bool]:
-    from models import CalendarDay, db
-
     rows = db.session.execute(
         db.select(CalendarDay.day, CalendarDay.is_workday).where(
             CalendarDay.day >= start, CalendarDay.day <= end

@@ -161,6 +161,20 @@ class Status:
             return f"已完成：{self.days} 天有连接记录（要求 {self.needed} 天）{seen}"
         return f"已计 {self.days} / {self.needed} 天{seen}"
 
+    @property
+    def text_shown(self) -> str:
+        """`text` in the reader's language, for pages (`text` goes into stored notices)."""
+        from flask_babel import gettext as _
+
+        if self.override == "verified":
+            return _("省级核定为已完成：%(reason)s", reason=self.override_reason)
+        if self.override == "not_verified":
+            return _("省级核定为未完成：%(reason)s", reason=self.override_reason)
+        seen = _("，最近一次 %(day)s", day=f"{self.last_day:%Y-%m-%d}") if self.last_day else ""
+        if self.verified:
+            return _("已完成：%(days)s 天有连接记录（要求 %(needed)s 天）", days=self.days, needed=self.needed) + seen
+        return _("已计 %(days)s / %(needed)s 天", days=self.days, needed=self.needed) + seen
+
 
 def status(v: Voucher, usage: VoucherUsage | None = None) -> Status:
     """VER-3 for one voucher (pass `usage` when already loaded)."""

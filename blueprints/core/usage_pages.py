@@ -1,4 +1,4 @@
-"""What the pages around usage verification read (issue #10, VER-1, VER-3).
+"""What the pages around usage verification read (VER-1, VER-3).
 
 voucher_context() gives templates/voucher_view.html everything it shows for one voucher, for every
 role: the voucher's facts, its settlement, its timeline and the 上云用量 box (days counted of N,

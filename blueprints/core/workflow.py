@@ -12,10 +12,10 @@ from typing import Callable, Optional
 
 from blueprints.core import audit
 from models import AppStatus, Application, Enterprise, RegStatus, Role, Supplier
-from models import CatalogStatus, CatalogVersion, Cycle  # issue #4
-from models import ExpertReview, ProfileChange, db  # issue #3
-from models import SetStatus, Settlement  # issue #9
-from models import EntryStatus, ListEntry, ListStatus, Objection, ObjStatus, SettlementList  # issue #11
+from models import CatalogStatus, CatalogVersion, Cycle
+from models import ExpertReview, ProfileChange, db
+from models import SetStatus, Settlement
+from models import EntryStatus, ListEntry, ListStatus, Objection, ObjStatus, SettlementList
 
 
 class NotAllowed(Exception):
@@ -130,7 +130,7 @@ A = AppStatus
 
 
 def _supplier_may_confirm(a: Application) -> bool:
-    """REL-4: a disqualified (or unregistered) supplier cannot confirm (issue #5)."""
+    """REL-4: a disqualified (or unregistered) supplier cannot confirm."""
     from blueprints.core.eligibility import supplier_problem
 
     return supplier_problem(a.supplier, a.cycle_id) is None
@@ -175,13 +175,13 @@ SETTLEMENT = (
       confirm="驳回是最终决定：该服务券将立即作废，并计入企业作废次数。确认驳回？"),
 )
 
-# CAT-2: a catalog draft is published once and never changes again (issue #4).
+# CAT-2: a catalog draft is published once and never changes again.
 CATALOG_VERSION = (
     T(CatalogStatus.DRAFT, "publish", CatalogStatus.PUBLISHED, {P}, "发布",
       confirm="发布后该版本立即生效且不能再修改，确认发布？"),
 )
 
-# CYC-1, CYC-2, DL-1: a cycle's deadlines are shown on the platform once announced (issue #4).
+# CYC-1, CYC-2, DL-1: a cycle's deadlines are shown on the platform once announced.
 CYCLE = (
     T("draft", "announce", "announced", {P}, "在平台公布",
       confirm="公布后截止日期将在平台公示；以后提前截止日期须提前30天公告。确认公布？"),
@@ -265,9 +265,18 @@ def actions_for(obj, user) -> list[Transition]:
     return found
 
 
+# The transitions by which an enterprise or supplier commits itself (declarations, commitments,
+# confirmations): made only by a member marked as legal representative or authorised signatory.
+SIGNED_ACTIONS = frozenset({"submit", "confirm"})
+NOT_SIGNATORY = "提交和确认须由本单位的法定代表人或授权签字人完成；您可以保存草稿，请联系签字人提交"
+
+
 def find(obj, action: str, user) -> Transition:
     for t in actions_for(obj, user):
         if t.action == action:
+            if (action in SIGNED_ACTIONS and getattr(user, "role", None) in (E, S)
+                    and not getattr(user, "is_signatory", True)):
+                raise NotAllowed(NOT_SIGNATORY)
             return t
     raise NotAllowed("当前状态下不能执行该操作（可能已被他人处理，请刷新页面）")
 
@@ -302,7 +311,7 @@ STATUS_LABELS = {
     "announced": "已公布",
     "verification": "等待用量核验",
     "released": "已放弃",
-    # issue #11
+    # lists, objections, payout
     "discarded": "已删除", "open": "地市处理中", "escalated": "省级处理中", "upheld": "异议成立",
     "dismissed": "异议不成立", "listed": "已列入清单", "held": "异议处理中，暂缓支付", "removed": "已撤下",
     "committed": "已列入支付批次", "paid": "已支付",
@@ -311,18 +320,18 @@ STATUS_LABELS = {
 # What an audit event without a state change says on a timeline (the action names are the code's).
 ACTION_LABELS = {
     "create": "创建", "edit": "修改", "set": "设定", "save": "保存草稿", "signup": "注册账号",
-    "login": "登录", "logout": "退出", "password_change": "修改密码", "enable": "启用",
+    "login": "登录", "logout": "退出", "password_change": "修改了密码", "enable": "启用",
     "expert_review": "专家评分", "change_submit": "提交资料变更", "change_applied": "变更生效",
     "scheme_targets": "设定方案目标", "override": "省级核定", "override_removed": "取消核定",
-    # issue #10: usage verification on the voucher's timeline
+    # usage verification on the voucher's timeline
     "address_add": "申报企业端地址", "address_remove": "删除企业端地址", "usage_override": "省级核定上云用量",
     "usage_override_removed": "取消上云用量核定", "verified": "上云用量核验通过", "release": "放弃服务券",
     "void": "服务券作废", "generate": "生成完成情况表", "send": "下发完成情况表",
-    # issue #11: lists, objections, payout
+    # lists, objections, payout
     "publish": "发布公示", "discard": "删除草稿", "raise": "提出异议", "escalate": "提交省级处理",
     "upheld": "异议成立", "dismissed": "异议不成立", "hold": "因异议暂缓支付", "unhold": "恢复支付排队",
     "remove": "从清单撤下", "reopen": "退回地市重新审核", "confirm": "确认支付批次", "pay": "登记支付",
-    # issue #12: supervision
+    # supervision
     "spot_check": "现场核查", "recovery": "登记资金收回", "recovery_returned": "收回资金已退回",
     "sanction_disqualify": "取消本批次及下一批次资格", "sanction_suspend": "暂停资格", "sanction_cancel": "取消资格（骗补）",
     "sanction_lift": "恢复资格", "pilot_select": "遴选为试点单位", "pilot_revoke": "撤销试点单位称号",
@@ -330,6 +339,13 @@ ACTION_LABELS = {
     "supplier_rating": "评价服务商", "award": "授予广东省工业互联网优秀供应商",  # SUP-3
     "complaint_submit": "提交留言", "complaint_forward": "转交地市办理", "complaint_answer": "答复留言",  # SUP-5
     "issue": "发放服务券", "token_issue": "签发访问令牌", "token_revoke": "吊销访问令牌",
+    # R21: the second factor of logins
+    "second_factor": "完成两步验证", "two_factor_enrol": "启用两步验证", "two_factor_off": "关闭两步验证",
+    "two_factor_reset": "重置两步验证", "recovery_codes_renew": "重新生成恢复码", "devices_forget": "忘记记住的设备",
+    "mail_settings": "修改邮件通知设置",
+    # colleagues
+    "team_invite": "邀请同事", "team_invite_renew": "重新生成邀请链接", "team_join": "接受邀请并启用账号",
+    "team_disable": "停用成员", "team_enable": "启用成员", "team_roles": "修改成员权限",
 }
 
 STATUS_BADGE = {

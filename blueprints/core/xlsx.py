@@ -3,7 +3,7 @@
 An export is a list of Sheet descriptions whose rows are any iterable (usually a generator over a
 database cursor read with yield_per). Each row goes straight into the sheet's temporary XML file, so
 memory stays flat however many rows there are; the old way (a normal workbook, re-reading the sheet
-after each append) grew with the rows and took minutes at province scale (issue 8).
+after each append) grew with the rows and took minutes at province scale.
 
 The cell rules live here and nowhere else:
 - a string stays text: "=HYPERLINK(...)" or "#N/A" typed by a user is never a formula or an error value;

@@ -8,4 +8,4 @@ bp = Blueprint("enterprise", __name__, url_prefix="/enterprise")
 guard_blueprint(bp, Role.ENTERPRISE)
 
 from blueprints.enterprise import routes, profile, applications, settlements, usage  # noqa: E402,F401  (registers the routes)
-from blueprints.enterprise import rating  # noqa: E402,F401  (issue #12: the enterprise rates its supplier, SUP-3)
+from blueprints.enterprise import rating  # noqa: E402,F401  (the enterprise rates its supplier, SUP-3)

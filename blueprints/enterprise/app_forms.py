@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
@@ -26,7 +28,7 @@ class ApplicationForm(FlaskForm):
                               render_kw={"autocomplete": "off"})
     contract_signed_on = StringField("合同签订日期", render_kw={"type": "date"})
     contract_fee = StringField("合同所列上云上平台费用（元）",
-                               render_kw={"inputmode": "decimal", "autocomplete": "off", "placeholder": "例如 150000"})
+                               render_kw={"inputmode": "decimal", "autocomplete": "off", "placeholder": _l("例如 150000")})
     catalog_item_id = SelectField("目录服务项", coerce=int, validate_choice=False)
     supplier_id = IntegerField("供应商", validators=[Optional()])  # radios rendered by the search results
     place_in_guangdong = BooleanField("项目实施地点在广东省内")
@@ -39,9 +41,10 @@ class ApplicationForm(FlaskForm):
     signed_on: dt.date | None = None
 
     def set_items(self, version) -> None:
-        choices = [(0, "请选择目录服务项")]
+        choices = [(0, gettext("请选择目录服务项"))]
         if version is not None:
-            choices += [(i.id, f"{i.code} {i.name}（{i.category}，上限 {money.yuan(i.cap_fen)}）") for i in version.items]
+            choices += [(i.id, gettext("%(code)s %(name)s（%(category)s，上限 %(cap)s）", code=i.code, name=i.name,
+                                       category=gettext(i.category), cap=money.yuan(i.cap_fen))) for i in version.items]
         self.catalog_item_id.choices = choices
 
     def validate_catalog_item_id(self, field) -> None:
@@ -79,6 +82,30 @@ class ApplicationForm(FlaskForm):
             single_fund_declared=bool(self.single_fund_declared.data), related_declared=bool(self.related_declared.data),
             enterprise_fair_price=bool(self.enterprise_fair_price.data),
         )
+
+    # Form field -> (DraftData attribute, short name for the "saved / not saved" banner).
+    DRAFT_FIELDS = {
+        "contract_no": ("contract_no", "合同编号"), "contract_signed_on": ("contract_signed_on", "合同签订日期"),
+        "contract_fee": ("contract_fee_fen", "上云上平台费用"), "catalog_item_id": ("catalog_item_id", "目录服务项"),
+        "supplier_id": ("supplier_id", "供应商"),
+    }
+    DECLARATIONS = ("place_in_guangdong", "single_fund_declared", "related_declared", "enterprise_fair_price")
+
+    def draft_keeping(self, a) -> tuple[DraftData, list[str], list[str]]:
+        """What a save stores: each well-formed field as typed, and for a field with an error the value
+        already stored (the typed text is shown again beside its error). Returns (data, short names
+        of the fields saved with a value, short names of the fields not saved)."""
+        data = self.data_for_draft()
+        saved, refused = [], []
+        for name, (attr, label) in self.DRAFT_FIELDS.items():
+            if self[name].errors:
+                setattr(data, attr, getattr(a, attr))
+                refused.append(label)
+            elif getattr(data, attr):
+                saved.append(label)
+        if any(getattr(data, name) for name in self.DECLARATIONS):
+            saved.append("勾选的声明与承诺")
+        return data, saved, refused
 
     def fill_from(self, a) -> None:
         """Pre-fill a GET form from the stored draft."""

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 from flask import abort, flash, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from blueprints.core import amounts, audit, eligibility, paging, security, uploads
 from blueprints.core import application as flow
 from blueprints.core.access import get_visible_or_404
-from blueprints.core.htmx import page, redirect_to
+from blueprints.core.htmx import is_htmx, page, redirect_to, wants_fragment
 from blueprints.core.nav import register_nav, register_panel
 from blueprints.core.usage_pages import statuses
 from blueprints.core.workflow import actions_for
 from blueprints.enterprise import bp
 from blueprints.enterprise.app_forms import ApplicationForm
-from models import Application, Enterprise, Role, Voucher, db
+from models import Application, Enterprise, RegStatus, Role, Voucher, db
 
 register_nav(Role.ENTERPRISE, [("申领服务券", "enterprise.application_list"), ("我的服务券", "enterprise.voucher_list")])
 
@@ -31,7 +32,9 @@ def _panel(user) -> dict:
         .where(Voucher.enterprise_id == user.enterprise_id)
     ).one()
     return {"counts": {str(s): n for s, n in rows}, "voucher_count": vouchers[0], "voucher_sum": vouchers[1],
-            "cycle": flow.open_cycle()}
+            "cycle": flow.open_cycle(),
+            # Until the registration is approved, finishing it is the main action, not applying.
+            "registered": user.enterprise is not None and user.enterprise.status == RegStatus.APPROVED}
 
 
 register_panel(Role.ENTERPRISE, "enterprise/_panel_app.html", _panel, order=20)
@@ -54,23 +57,50 @@ def application_list():
                 next_step=flow.NEXT_STEP, args={})
 
 
-@bp.route("/applications/new", methods=["GET", "POST"])
+# Where each failing check of the enterprise itself is put right (ELIG-9): no dead end.
+FIX_LINKS = {
+    "ELIG-1": ("enterprise.profile_view", _l("完成或修改企业注册资料")),
+    "ELIG-2": ("enterprise.profile_view", _l("核对企业资料中的成立日期")),
+    "ELIG-3": ("enterprise.profile_view", _l("核对企业资料中的主营业务收入")),
+    "ELIG-4": ("enterprise.profile_view", _l("在企业资料中作出无违规声明")),
+}
+
+
+@bp.route("/applications/new")
 def application_new():
-    """Eligibility before starting (ELIG-9); POST starts a draft in the open cycle."""
+    """Eligibility before starting (ELIG-9); each failing check links to where it is put right."""
     e = _enterprise()
     cycle = flow.open_cycle()
-    if request.method == "POST":
-        try:
-            a = flow.start(e, current_user)
-        except flow.Refused as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return redirect_to(url_for("enterprise.application_new"))
-        db.session.commit()
-        return redirect_to(url_for("enterprise.application_edit", app_id=a.id))
     checks = eligibility.check(e, cycle_id=cycle.id if cycle else None)
-    return page("enterprise/application_new.html", checks=checks, cycle=cycle, enterprise=e,
+    fixes = {c.rule: (url_for(FIX_LINKS[c.rule][0]), str(FIX_LINKS[c.rule][1]))
+             for c in checks if c.ok is False and c.rule in FIX_LINKS}
+    return page("enterprise/application_new.html", checks=checks, cycle=cycle, enterprise=e, fixes=fixes,
                 can_start=cycle is not None and not eligibility.failures(checks))
+
+
+def _unsaved():
+    """The blank form's application (nothing stored), or a redirect to the eligibility page."""
+    try:
+        return flow.unsaved(_enterprise()), None
+    except flow.Refused as exc:
+        flash(str(exc), "error")
+        return None, redirect_to(url_for("enterprise.application_new"))
+
+
+@bp.route("/applications/new/form", methods=["GET", "POST"])
+def application_form_new():
+    """The blank application form: the draft is created by its first save, never by opening it (APP-1)."""
+    a, refused = _unsaved()
+    if refused is not None:
+        return refused
+    form = ApplicationForm()
+    form.set_items(flow.form_version(a))
+    if request.method == "GET":
+        return _form_page(a, form)
+    form.validate()
+    if request.args.get("validate"):
+        return _form_page(a, form, block="form")
+    return _save(a, form)
 
 
 def _form_page(a: Application, form: ApplicationForm, status: int = 200, error: str | None = None,
@@ -80,8 +110,10 @@ def _form_page(a: Application, form: ApplicationForm, status: int = 200, error: 
     live = _live(a, version, item, form.fee_fen, form.supplier_id.data, bool(form.related_declared.data),
                  bool(form.enterprise_fair_price.data))
     form.nonce.data = security.new_nonce()
+    # A form sent back once its draft exists: the address becomes the draft's (a reload never makes a second one).
+    own = url_for("enterprise.application_edit", app_id=a.id) if a.id and request.method == "POST" else None
     return page("enterprise/application_form.html", block=block, status=status, a=a, form=form, error=error,
-                checks=eligibility.check(a.enterprise, a), definition=flow.cloud_fee_definition(),
+                url=own, checks=eligibility.check(a.enterprise, a), definition=flow.cloud_fee_definition(),
                 suppliers=[live["supplier"]] if live["supplier"] else [], selected_supplier=live["supplier"],
                 searched=False, **live)
 
@@ -119,22 +151,52 @@ def application_edit(app_id: int):
     if request.method == "GET":
         form.fill_from(a)
         return _form_page(a, form)
-    valid = form.validate()
+    form.validate()
     if request.args.get("validate"):
         return _form_page(a, form, block="form")
-    if not valid:
-        return _form_page(a, form, 422, error="请按提示修改后再保存")
+    return _save(a, form)
+
+
+def _save(a: Application, form: ApplicationForm):
+    """Save every well-formed field and a good contract file; refuse only what is wrong, each reason
+    beside its field (a bad file is checked and named even when other fields have errors), and say
+    in the banner what was saved and what was not. A new form's draft is created here, by a save that
+    keeps something; a save that keeps nothing creates nothing."""
+    if getattr(getattr(form, "csrf_token", None), "errors", None):
+        return _form_page(a, form, 422, error="页面已过期，请刷新后重新填写")
+    for name, message in flow.draft_choice_errors(
+            a, None if form.catalog_item_id.errors else form.catalog_item_id.data,
+            None if form.supplier_id.errors else form.supplier_id.data).items():
+        form[name].errors = [message]  # an unknown item or supplier is not saved, the rest is
+    data, saved, refused = form.draft_keeping(a)
+    new = a.id is None
+    if new:
+        a = flow.start(a.enterprise, current_user)
+    stored = None
     try:
-        flow.save_draft(a, form.data_for_draft(), _upload(a), current_user)
+        stored = _upload(a)
     except uploads.UploadError as exc:
-        db.session.rollback()
         form.contract_file.errors = [str(exc)]
-        return _form_page(a, form, 422, error=str(exc))
-    except flow.DraftRefused as exc:  # unknown/unpublished catalog item or unselectable supplier: nothing saved
-        db.session.rollback()
-        for name, message in exc.errors.items():
-            form[name].errors = [message]
-        return _form_page(a, form, 422, error=str(exc))
+    if stored is not None:
+        saved.insert(0, "合同文件")
+    elif form.contract_file.errors:
+        refused.insert(0, "合同文件")
+    if new and not saved:
+        db.session.rollback()  # nothing to keep: no empty draft is created
+        a, refused_page = _unsaved()
+        if refused_page is not None:
+            return refused_page
+        return _form_page(a, form, 422, error="没有保存任何内容：请按提示修改标红的项目")
+    flow.save_draft(a, data, stored, current_user)
+    if refused:
+        db.session.commit()  # the well-formed part is kept
+        error = (f"已保存：{'、'.join(saved)}。" if saved else "没有新的内容可保存。") + \
+            f"未保存：{'、'.join(refused)}（原因见各项下方），请修改后再保存" + \
+            ("，然后提交" if request.form.get("do") == "submit" else "")
+        resp = _form_page(a, form, 422, error=error)
+        if new and is_htmx():  # the address of the draft now stored, for the next save and a reload
+            resp.headers["HX-Replace-Url"] = url_for("enterprise.application_edit", app_id=a.id)
+        return resp
     if request.form.get("do") == "submit":
         return _submit(a, form)
     db.session.commit()
@@ -161,6 +223,23 @@ def _submit(a: Application, form: ApplicationForm):
 def application_preview(app_id: int):
     """The face value the enterprise would get, recomputed as it types (htmx, AMT-1..3)."""
     a = get_visible_or_404(Application, app_id)
+    if not wants_fragment():  # a fragment of the form: without htmx, the form itself (R02)
+        return redirect_to(url_for("enterprise.application_edit", app_id=a.id))
+    return _preview(a)
+
+
+@bp.route("/applications/new/preview")
+def application_new_preview():
+    """The face value preview of the blank form (nothing stored yet)."""
+    a, refused = _unsaved()
+    if refused is not None:
+        return refused
+    if not wants_fragment():  # a fragment of the form: without htmx, the form itself (R02)
+        return redirect_to(url_for("enterprise.application_form_new"))
+    return _preview(a)
+
+
+def _preview(a: Application):
     form = ApplicationForm(formdata=request.args, meta={"csrf": False})
     version = flow.form_version(a)
     form.set_items(version)
@@ -175,6 +254,23 @@ def application_preview(app_id: int):
 def application_supplier_search(app_id: int):
     """Active search among registered suppliers that are not disqualified (ELIG-8, REL-4)."""
     a = get_visible_or_404(Application, app_id)
+    if not wants_fragment():  # a fragment of the form: without htmx, the form itself (R02)
+        return redirect_to(url_for("enterprise.application_edit", app_id=a.id))
+    return _supplier_search(a)
+
+
+@bp.route("/applications/new/suppliers")
+def application_new_supplier_search():
+    """The supplier search of the blank form (nothing stored yet)."""
+    a, refused = _unsaved()
+    if refused is not None:
+        return refused
+    if not wants_fragment():  # a fragment of the form: without htmx, the form itself (R02)
+        return redirect_to(url_for("enterprise.application_form_new"))
+    return _supplier_search(a)
+
+
+def _supplier_search(a: Application):
     selected = flow.selectable_supplier(request.args.get("supplier_id", type=int), a.cycle_id)
     found = flow.search_suppliers(request.args.get("supplier_q", ""), a.cycle_id)
     if selected is not None:
@@ -202,6 +298,21 @@ def application_withdraw(app_id: int):
     db.session.commit()
     flash("申领已撤回", "success")
     return redirect_to(url_for("enterprise.application_detail", app_id=a.id))
+
+
+@bp.route("/applications/<int:app_id>/delete", methods=["POST"])
+def application_delete(app_id: int):
+    """Delete a draft the enterprise does not want (asked to confirm first; the audit trail records it)."""
+    a = get_visible_or_404(Application, app_id)
+    try:
+        flow.discard_draft(a, current_user)
+    except flow.Refused as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect_to(url_for("enterprise.application_detail", app_id=app_id))
+    db.session.commit()
+    flash("草稿已删除", "success")
+    return redirect_to(url_for("enterprise.application_list"))
 
 
 @bp.route("/vouchers")

@@ -1,6 +1,7 @@
 """Forms of the enterprise blueprint: the enterprise profile (REG-1)."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, HiddenField, RadioField, SelectField, StringField
 from wtforms.validators import Length
 
@@ -22,7 +23,7 @@ class EnterpriseProfileForm(ProfileFormBase):
                                invalid_value_message="日期格式不正确，请按“年-月-日”填写，如 2015-06-30")
     revenue = StringField("上年度主营业务收入", [reg.Required("请输入上年度主营业务收入"), reg.check_revenue],
                           render_kw={"inputmode": "decimal", "autocomplete": "off"})
-    revenue_unit = RadioField("金额单位", choices=[("wan", "万元"), ("yuan", "元")], default="wan", validate_choice=False)
+    revenue_unit = RadioField("金额单位", choices=[("wan", _l("万元")), ("yuan", _l("元"))], default="wan", validate_choice=False)
     dcmm_certified = BooleanField("已通过两化融合管理体系贯标评定")
     dcmm_subsidy_received = BooleanField("已获得省级两化融合贯标奖补")
     no_violation_declared = BooleanField(

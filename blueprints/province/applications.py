@@ -1,4 +1,4 @@
-"""The province's read-only overview of applications and vouchers, per city (issue #5)."""
+"""The province's read-only overview of applications and vouchers, per city."""
 from __future__ import annotations
 
 import datetime as dt

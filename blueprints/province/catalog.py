@@ -128,7 +128,10 @@ def catalog_item_add(version_id: int):
 def catalog_item_row(version_id: int, item_id: int):
     """One item as a table row (cancelling an inline edit)."""
     v = _version(version_id)
-    return _row(v, catalog.item_of(v, item_id))
+    item = catalog.item_of(v, item_id)
+    if not is_htmx():  # a table row: without htmx, the catalog page (R02)
+        return redirect_to(url_for("province.catalog_detail", version_id=v.id))
+    return _row(v, item)
 
 
 @bp.route("/catalog/<int:version_id>/items/<int:item_id>/edit")

@@ -212,6 +212,8 @@ def target_row(year: int, city_code: str):
     year, city = _year_or_404(year), _city(city_code)
     target = db.session.execute(db.select(CityTarget).where(
         CityTarget.city_code == city.code, CityTarget.year == year)).scalar_one_or_none()
+    if not is_htmx():  # a table row: without htmx, the targets page (R02)
+        return redirect_to(url_for("province.target_list", year=year))
     return page("province/target_row.html", year=year, city=city, target=target)
 
 
@@ -241,7 +243,7 @@ def budget_list():
     """Per city and settlement period: the payout budget and the pilot fund (CYC-4, PIL-3)."""
     period = _period_arg()
     return page("province/budget_list.html", block="results", period=period, periods=_periods(),
-                label=cycles.period_label(period), rows=_budget_rows(period), history=cycles.figure_history(),
+                label=cycles.period_label_shown(period), rows=_budget_rows(period), history=cycles.figure_history(),
                 city_names=cycles.city_names())
 
 
@@ -255,7 +257,7 @@ def budget_edit(period: str, city_code: str):
         db.select(Budget).where(Budget.city_code == city.code, Budget.period == period)).scalars()}
     data = {k: (current[k].cap_fen if k in current else 0) for k in ("general", "pilot")}
     form = BudgetForm(formdata=request.form if request.method == "POST" else None, **data)
-    ctx = dict(period=period, label=cycles.period_label(period), city=city)
+    ctx = dict(period=period, label=cycles.period_label_shown(period), city=city)
     if request.method == "GET":
         return page("province/budget_row_edit.html" if is_htmx() else "province/budget_edit.html", form=form,
                     budgets=current, **ctx)
@@ -282,5 +284,7 @@ def budget_row(period: str, city_code: str):
     city = _city(city_code)
     current = {b.kind: b for b in db.session.execute(
         db.select(Budget).where(Budget.city_code == city.code, Budget.period == period)).scalars()}
-    return page("province/budget_row.html", period=period, label=cycles.period_label(period), city=city,
+    if not is_htmx():  # a table row: without htmx, the budgets page (R02)
+        return redirect_to(url_for("province.budget_list", period=period))
+    return page("province/budget_row.html", period=period, label=cycles.period_label_shown(period), city=city,
                 budgets=current)

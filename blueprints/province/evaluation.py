@@ -36,6 +36,13 @@ COLUMNS = [
 ]
 
 
+def _award_title_shown(year: int) -> str:
+    """evaluation.award_title in the reader's language (the stored notices and the xlsx keep the Chinese)."""
+    from flask_babel import gettext
+
+    return gettext("%(title)s（%(year)s 年度）", title=gettext(evaluation.AWARD_TITLE), year=year)
+
+
 def _state() -> tuple[int, str, str]:
     """The year, the sort column (whitelisted) and the direction from the URL."""
     year = evaluation.parse_year(request.args.get("year") or request.form.get("year"))
@@ -54,7 +61,7 @@ def _page(status: int = 200, **ctx):
     ctx.setdefault("errors", {})
     ctx.setdefault("form", {})
     return page("province/evaluation.html", block="results", status=status, pg=pg, year=year, sort=sort,
-                direction=direction, columns=COLUMNS, award_title=evaluation.award_title(year),
+                direction=direction, columns=COLUMNS, award_title=_award_title_shown(year),
                 this_year=evaluation.current_year(), **ctx)
 
 

@@ -1,6 +1,7 @@
 """Flask-WTF forms of the province blueprint, grouped by issue (each group is owned by its issue)."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
@@ -12,7 +13,7 @@ from blueprints.core import money
 from models import CATALOG_CATEGORIES
 
 
-# =========================================================================== issue #4: catalog, cycles,
+# =========================================================================== catalog, cycles,
 # targets, quotas, budgets, dashboard settings
 
 
@@ -20,6 +21,7 @@ class MoneyField(StringField):
     """An amount typed in 元 (or 万元); `.data` is integer fen (AMT-5) or None when left empty."""
 
     def __init__(self, label=None, validators=None, unit: str = "yuan", **kw):
+        kw["render_kw"] = {"inputmode": "decimal", **(kw.get("render_kw") or {})}  # a phone's number pad
         super().__init__(label, validators, **kw)
         self.unit = unit
 
@@ -60,7 +62,7 @@ class _Required:
             raise StopValidation(self.message)
 
 
-CATEGORY_CHOICES = [(c, c) for c in CATALOG_CATEGORIES]
+CATEGORY_CHOICES = [(c, _l(c)) for c in CATALOG_CATEGORIES]
 
 
 class CatalogItemForm(FlaskForm):
@@ -158,4 +160,4 @@ class SchemeTargetsForm(FlaskForm):
     reason = TextAreaField("调整理由", validators=[DataRequired("请填写调整理由"), Length(max=1000)])
 
 
-# =========================================================================== end of issue #4
+# =========================================================================== end of catalog, cycles, ...

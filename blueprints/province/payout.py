@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 
 from blueprints.core import paging, payout, workflow, xlsx
 from blueprints.core.application import Refused
-from blueprints.core.cycles import parse_period, period_label
+from blueprints.core.cycles import parse_period, period_label, period_label_shown
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.money import fen_to_decimal
 from blueprints.core.nav import register_nav
@@ -143,7 +143,7 @@ def payout_overview():
     period, found = _chosen_period()
     rows, total = overview(period) if period else ([], {})
     return page("province/payout_overview.html", block="results", period=period, periods=found, rows=rows,
-                total=total, period_label=period_label, today=today())
+                total=total, period_label=period_label_shown, today=today())
 
 
 def write_overview_xlsx(out, period: str, rows, total) -> int:

@@ -22,7 +22,7 @@ register_panel(Role.PROVINCE, "province/_panel_reg.html", registration.reviewer_
 for rule, view, methods in (
     ("/registrations", review.registration_queue, ["GET"]),
     ("/registrations/<kind>/<int:ident>", review.registration_detail, ["GET"]),
-    ("/registrations/<kind>/<int:ident>/decide", review.registration_decide, ["POST"]),
+    ("/registrations/<kind>/<int:ident>/decide", review.registration_decide, ["GET", "POST"]),
     ("/registrations/bulk/approve", review.registration_bulk_approve, ["POST"]),
     ("/registrations/reason-row", review.registration_reason_row, ["GET"]),
 ):

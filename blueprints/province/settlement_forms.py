@@ -1,22 +1,23 @@
-"""GET filter of the province's settlement list (issue #9)."""
+"""GET filter of the province's settlement list."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SearchField, SelectField
 
 from blueprints.province.app_forms import _city_choices
 from models import SetStatus
 
-STATUS = [(SetStatus.VERIFICATION, "等待用量核验"), ("", "全部（已提交的）"), (SetStatus.SUPPLIER_REVIEW, "供应商确认中"),
-          (SetStatus.CITY_REVIEW, "地市审核中"), (SetStatus.RETURNED, "已退回"), (SetStatus.APPROVED, "已通过"),
-          (SetStatus.REJECTED, "已驳回")]
+STATUS = [(SetStatus.VERIFICATION, _l("等待用量核验")), ("", _l("全部（已提交的）")), (SetStatus.SUPPLIER_REVIEW, _l("供应商确认中")),
+          (SetStatus.CITY_REVIEW, _l("地市审核中")), (SetStatus.RETURNED, _l("已退回")), (SetStatus.APPROVED, _l("已通过")),
+          (SetStatus.REJECTED, _l("已驳回"))]
 
 
 class SettlementFilter(FlaskForm):
     class Meta:
         csrf = False
 
-    q = SearchField("搜索", render_kw={"placeholder": "企业名称、统一社会信用代码或券号"})
+    q = SearchField("搜索", render_kw={"placeholder": _l("企业名称、统一社会信用代码或券号")})
     city = SelectField("地市", validate_choice=False)
     status = SelectField("状态", choices=STATUS, default=SetStatus.VERIFICATION, validate_choice=False)
 

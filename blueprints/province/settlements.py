@@ -1,4 +1,4 @@
-"""The province's view of settlements (issue #9): the overview per city, every city's settlements, and the
+"""The province's view of settlements: the overview per city, every city's settlements, and the
 override that lets a settlement waiting for usage verification through with a recorded reason (SET-5)."""
 from __future__ import annotations
 

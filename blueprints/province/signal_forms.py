@@ -1,12 +1,13 @@
-"""GET filter of the province's fraud-signal list (issue #12 item 8)."""
+"""GET filter of the province's fraud-signal list."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField
 
 from blueprints.province.app_forms import _city_choices
 
-KINDS = [("application", "申领"), ("settlement", "兑现申请")]
+KINDS = [("application", _l("申领")), ("settlement", _l("兑现申请"))]
 
 
 class SignalFilter(FlaskForm):

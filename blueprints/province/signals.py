@@ -1,4 +1,4 @@
-"""The province's list of fraud signals (issue #12 item 8): per city, the applications and settlements under
+"""The province's list of fraud signals: per city, the applications and settlements under
 the city's review, one page at a time, each with the titles of its flags.
 
 The flags are computed for the page shown only (paginate first, then flag the page with core/signals.py's

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flask import current_app, flash, request, url_for
 from flask_login import current_user
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload
 from wtforms import SelectField, StringField
@@ -38,7 +39,7 @@ HISTORY_LABELS = {"create": "登记组织", "token_issue": "签发令牌", "toke
 
 
 class DataOrgForm(FlaskForm):
-    kind = SelectField("类型", choices=list(KIND_LABELS.items()))
+    kind = SelectField("类型", choices=[(k, _l(v)) for k, v in KIND_LABELS.items()])
     supplier_id = SelectField("供应商（类型为供应商时必选）", choices=[])
     name = StringField("名称（供应商可留空，用其登记名称）", validators=[Length(max=200, message="名称最多 200 个字符")])
 
@@ -69,7 +70,7 @@ def _supplier_choices() -> list[tuple[str, str]]:
     taken = db.select(DataOrg.supplier_id).where(DataOrg.supplier_id.is_not(None))
     rows = db.session.execute(db.select(Supplier.id, Supplier.name).where(
         Supplier.status == RegStatus.APPROVED, Supplier.id.not_in(taken)).order_by(Supplier.name)).all()
-    return [("", "（不是供应商时留空）")] + [(str(i), n) for i, n in rows]
+    return [("", _l("（不是供应商时留空）"))] + [(str(i), n) for i, n in rows]
 
 
 def _token_figures(orgs) -> dict[int, tuple]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import request, url_for
 from flask_login import current_user
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
@@ -28,7 +29,7 @@ class StaffForm(FlaskForm):
         DataRequired("请输入用户名"), Length(min=3, max=32, message="用户名 3 到 32 个字符"),
         Regexp(r"^[A-Za-z0-9_.-]+$", message="用户名只能包含字母、数字、点、下划线和连字符")])
     display_name = StringField("姓名或单位", validators=[DataRequired("请输入姓名或单位"), Length(max=100)])
-    role = SelectField("角色", choices=[(r.value, ROLE_LABELS[r]) for r in STAFF_ROLES])
+    role = SelectField("角色", choices=[(r.value, _l(ROLE_LABELS[r])) for r in STAFF_ROLES])
     city_code = SelectField("所属地市（地市账号必填；第三方机构代地市时填写）", choices=[])
     password = PasswordField("初始密码（至少 10 位，请线下告知本人）", validators=[DataRequired("请输入初始密码")])
 
@@ -50,7 +51,7 @@ class StaffForm(FlaskForm):
 
 def _city_choices():
     cities = db.session.execute(db.select(City).order_by(City.position)).scalars()
-    return [("", "（不属于地市）")] + [(c.code, c.name) for c in cities]
+    return [("", _l("（不属于地市）"))] + [(c.code, c.name) for c in cities]
 
 
 @bp.route("/users")
@@ -101,4 +102,23 @@ def user_toggle_active(user_id: int):
                  to_state="active" if user.is_active else "disabled")
     db.session.commit()
     toast(f"账号 {user.username} 已{'启用' if user.is_active else '停用'}", "success")
+    return redirect_to(url_for("province.user_list"))
+
+
+@bp.route("/users/<int:user_id>/two-factor/reset", methods=["POST"])
+def user_two_factor_reset(user_id: int):
+    """Reset an account's second factor (a lost phone): it enrols anew at its next login (R21)."""
+    from flask_babel import gettext as _
+
+    from blueprints.core import two_factor
+
+    user = db.get_or_404(User, user_id)
+    if user.id == current_user.id or not two_factor.enabled(user):
+        toast(_("不能重置该账号的两步验证"), "error")
+        return redirect_to(url_for("province.user_list"))
+    two_factor.turn_off(user)
+    user.session_version += 1  # its sessions end: the next login passes the password, then enrols anew
+    audit.record("user", user.id, "two_factor_reset", actor=current_user, from_state="totp", to_state="off")
+    db.session.commit()
+    toast(_("已重置账号 %(name)s 的两步验证，其下次登录时需重新绑定", name=user.username), "success")
     return redirect_to(url_for("province.user_list"))

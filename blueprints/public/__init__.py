@@ -40,5 +40,5 @@ def healthz():
 
 
 from blueprints.public import suppliers, catalog, verify, lists  # noqa: E402,F401  (registers the routes)
-from blueprints.public import pilots  # noqa: E402,F401  (issue #12: the public list of pilot units)
-from blueprints.public import complaints  # noqa: E402,F401  (issue #12: messages and complaints, SUP-5)
+from blueprints.public import pilots  # noqa: E402,F401  (the public list of pilot units)
+from blueprints.public import complaints  # noqa: E402,F401  (messages and complaints, SUP-5)

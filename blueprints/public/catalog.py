@@ -1,4 +1,4 @@
-"""Public pages of issue #4: the catalog in force (CAT-1, CAT-4) and cycle announcements (DL-1).
+"""Public pages: the catalog in force (CAT-1, CAT-4) and cycle announcements (DL-1).
 
 Anyone, logged in or not, reads the version in force by category with its caps, on a phone.
 """

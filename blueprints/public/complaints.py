@@ -17,6 +17,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -24,7 +25,8 @@ from blueprints.core import complaints as core
 from blueprints.core import security
 from blueprints.core.access import public
 from blueprints.core.htmx import page, redirect_to
-from blueprints.core.uploads import UploadError, save_upload
+from blueprints.core.uploads import UploadError, safe_filename, save_upload
+from blueprints.core.uploads import problem as upload_problem
 from blueprints.public import bp
 from models import Complaint, db
 
@@ -42,7 +44,9 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def _question(a: int, op: str, b: int) -> str:
-    return f"{a} {'加' if op == '+' else '减'} {b} 等于几？"
+    if op == "+":
+        return gettext("%(a)s 加 %(b)s 等于几？", a=a, b=b)
+    return gettext("%(a)s 减 %(b)s 等于几？", a=a, b=b)
 
 
 def new_check() -> tuple[str, str]:
@@ -142,6 +146,10 @@ def _complaint_submit():
     files = [x for x in request.files.getlist("files") if x and x.filename]
     if len(files) > core.MAX_FILES:
         errors["files"] = f"材料最多 {core.MAX_FILES} 个文件"
+    elif errors:  # a bad file is named now, with the other errors, not after they are fixed
+        bad = [f"“{safe_filename(x.filename)}”：{why}" for x in files if (why := upload_problem(x))]
+        if bad:
+            errors["files"] = "；".join(bad) + "（文件未保存，改正后请重新选择文件）"
     if errors:
         db.session.rollback()
         return _form(data, 422, errors=errors, check=kept, answer=answer)

@@ -20,7 +20,7 @@ from blueprints.common import send_stored
 from blueprints.core import paging, payout, security
 from blueprints.core.access import public
 from blueprints.core.application import Refused
-from blueprints.core.cycles import period_label
+from blueprints.core.cycles import period_label_shown
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.issuance import normalize_code
 from blueprints.core.uploads import UploadError, save_upload
@@ -86,7 +86,7 @@ def settlement_lists():
         stmt = stmt.where(SettlementList.city_code == city)
     pg = paging.paginate(stmt, per_page=LISTS_PER_PAGE)
     return page("public/payout_lists.html", block="results", pg=pg, city=city, cities=cities,
-                in_publicity=payout.in_publicity, period_label=period_label)
+                in_publicity=payout.in_publicity, period_label=period_label_shown)
 
 
 @bp.route("/public/settlement-lists/<int:list_id>")
@@ -100,7 +100,7 @@ def settlement_list(list_id: int):
     cache: dict = {}  # one allocation for the whole page, not one per row
     places = {row[0].id: payout.place_of(row[0], cache) for row in pg.items}
     return page("public/payout_list.html", block="entries", lst=lst, pg=pg, q=q, places=places,
-                open=payout.in_publicity(lst), period_label=period_label)
+                open=payout.in_publicity(lst), period_label=period_label_shown)
 
 
 @bp.route("/public/settlement-lists/<int:list_id>/pdf")

@@ -1,6 +1,7 @@
 """Forms of the supplier blueprint: the supplier profile (REG-2)."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -23,11 +24,11 @@ class SupplierProfileForm(ProfileFormBase):
     uscc = StringField("统一社会信用代码", [reg.Required("请输入统一社会信用代码"), reg.check_uscc("supplier")],
                        filters=[reg.normalise_uscc], description="18 位，见营业执照",
                        render_kw={"autocomplete": "off", "autocapitalize": "characters", "maxlength": "24"})
-    in_province = RadioField("注册地", choices=[("1", "广东省内"), ("0", "广东省外")], default="1",
+    in_province = RadioField("注册地", choices=[("1", _l("广东省内")), ("0", _l("广东省外"))], default="1",
                              validate_choice=False)
     city_code = SelectField("所在地市（省内供应商）", validate_choice=False)
     categories = CheckboxesField("提供的服务类别", [reg.Required("请至少选择一类服务"), reg.check_categories],
-                                 choices=[(c, c) for c in CATALOG_CATEGORIES], validate_choice=False)
+                                 choices=[(c, _l(c)) for c in CATALOG_CATEGORIES], validate_choice=False)
     endpoints = TextAreaField(
         "云服务地址（每行一个：IP 地址、网段或域名）", [reg.Required("请至少填写一个云服务地址"), reg.check_endpoints],
         description="用于上云行为验证，只比对连接地址，不采集业务数据。例如 203.0.113.10、203.0.113.0/24、cloud.example.cn",

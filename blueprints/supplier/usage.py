@@ -1,4 +1,4 @@
-"""The supplier's customers' vouchers with their usage (VER-3, issue #10): who is still short of N days."""
+"""The supplier's customers' vouchers with their usage (VER-3): who is still short of N days."""
 from __future__ import annotations
 
 from flask_login import current_user

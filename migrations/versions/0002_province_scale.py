@@ -1,4 +1,4 @@
-"""province scale (issue 8): background jobs, figure snapshots, indexes for every list and queue order
+"""province scale: background jobs, figure snapshots, indexes for every list and queue order
 
 The four expression indexes are written out (autogenerate cannot reflect them); their expressions
 match the ORDER BY of the queues word for word (see models.py). stored_file.mime grows to 100

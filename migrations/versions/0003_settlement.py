@@ -1,4 +1,4 @@
-"""settlement (issue 9): settlements with invoice and payment rows, invoice claims, the AMT-4 bonus grant,
+"""settlement: settlements with invoice and payment rows, invoice claims, the AMT-4 bonus grant,
 the cycle's settlement review time (SLA-3), and when/why a voucher became void or was released (DL-2)
 
 Columns are added with plain ADD COLUMN (no batch table rebuild on SQLite: other tables point at voucher

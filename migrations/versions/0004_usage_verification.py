@@ -1,4 +1,4 @@
-"""usage verification (issue 10): declared enterprise-side addresses, data organisations and their API tokens,
+"""usage verification: declared enterprise-side addresses, data organisations and their API tokens,
 connection imports, the distinct usage days per voucher and their summary, completion tables
 
 Revision ID: 0004

@@ -1,4 +1,4 @@
-"""publicity and payout (issue 11): settlement lists and their entries, objections, payout batches;
+"""publicity and payout: settlement lists and their entries, objections, payout batches;
 stored_file.mime widened to 100 characters as the model has it
 
 Revision ID: 0005

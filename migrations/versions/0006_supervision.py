@@ -1,4 +1,4 @@
-"""supervision (issue 12): pilot units, spot checks, recoveries, sanctions, supplier ratings, awards and quotas,
+"""supervision: pilot units, spot checks, recoveries, sanctions, supplier ratings, awards and quotas,
 public messages and complaints
 
 Revision ID: 0006

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`flask audit verify` over a long trail: time and peak memory (issue 8: 1,000,000 events, <= 30 s, <= 200 MB).
+"""`flask audit verify` over a long trail: time and peak memory (1,000,000 events, <= 30 s, <= 200 MB).
 
 Creates a throwaway database (PostgreSQL by default: a new database on the server of --server-url,
 dropped afterwards; or --sqlite for a temporary file), appends --events hash-chained events with

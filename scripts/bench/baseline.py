@@ -1,4 +1,4 @@
-"""The bare baseline page of `make bench` (issue 8): what 20 rows cost without the platform.
+"""The bare baseline page of `make bench`: what 20 rows cost without the platform.
 
 A tiny Flask + Flask-SQLAlchemy + Jinja app with no login, CSRF, i18n, htmx or other
 extensions: one query of the 20 newest vouchers joined to their enterprises, rendered as an

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make bench`: the platform's pages at province scale beside a bare 20-row page (issue 8).
+"""`make bench`: the platform's pages at province scale beside a bare 20-row page.
 
 For each engine (PostgreSQL, then SQLite) and each size (1k and 50k vouchers) it builds the
 data set with scripts/bench/seed.py (cached: rebuilt only when seed.py, the migrations or the
@@ -26,19 +26,19 @@ import http.client
 import json
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from html.parser import HTMLParser
-from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "scripts" / "bench"
+sys.path.insert(0, str(ROOT / "scripts"))
+import prodserver  # noqa: E402
+from prodserver import _cookies, get, login, request  # noqa: E402
 BIN = ROOT / ".venv" / "bin"
 OUT = ROOT / "instance" / "bench"
 PG_BASE = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
@@ -180,70 +180,16 @@ def bench_env(ds: dict) -> dict:
                 INSTANCE_DIR=str(OUT / "instance"), JOBS_QUEUE_NAME=f"bench-{ds['engine']}-{ds['label']}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
+class Server(prodserver.Server):
     """gunicorn with the app's gunicorn.conf.py: the platform or the bare baseline."""
 
     def __init__(self, kind: str, ds: dict, workers: int = WORKERS, tag: str = "pages"):
-        self.kind, self.port = kind, free_port()
-        env = dict(bench_env(ds), COOKIE_SECURE="0", WEB_CONCURRENCY=str(workers), HOST="127.0.0.1",
-                   PORT=str(self.port), QUERY_COUNT_HEADER="1",
-                   # As behind nginx: the client address comes from X-Forwarded-For (see report.lua).
-                   TRUSTED_PROXIES="1")
-        target = ["app:create_app()"] if kind == "app" else ["--pythonpath", str(HERE), "baseline:create_app()"]
-        (OUT / "logs").mkdir(exist_ok=True)
-        self.logfile = open(OUT / "logs" / f"{kind}-{ds['engine']}-{ds['label']}-{tag}.log", "w")
-        self.proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", *target], cwd=ROOT, env=env,
-                                     stdout=self.logfile, stderr=subprocess.STDOUT, start_new_session=True)
-        probe = "/healthz" if kind == "app" else "/"
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{kind} server exited at start-up: see {self.logfile.name}")
-            try:
-                if get(self.port, probe, timeout=5)[0] == 200 and len(self.workers()) >= workers:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise SystemExit(f"{kind} server did not answer on port {self.port}: see {self.logfile.name}")
-
-    def children(self) -> list[int]:
-        try:
-            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-            return [int(x) for x in text.split()]
-        except OSError:
-            return []
-
-    @staticmethod
-    def _is_consumer(pid: int) -> bool:
-        try:
-            return b"jobs" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
-
-    def workers(self) -> list[int]:
-        """The gunicorn workers (the arbiter's other child is the job consumer, gunicorn.conf.py)."""
-        return [p for p in self.children() if not self._is_consumer(p)]
-
-    def consumer(self) -> int | None:
-        return next((p for p in self.children() if self._is_consumer(p)), None)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # our own session: gunicorn and its workers
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.logfile.close()
+        self.kind = kind
+        # As behind nginx: the client address comes from X-Forwarded-For (see report.lua).
+        env = dict(bench_env(ds), COOKIE_SECURE="0", QUERY_COUNT_HEADER="1", TRUSTED_PROXIES="1")
+        target = ("app:create_app()",) if kind == "app" else ("--pythonpath", str(HERE), "baseline:create_app()")
+        super().__init__(env, OUT / "logs" / f"{kind}-{ds['engine']}-{ds['label']}-{tag}.log", workers, target,
+                         probe="/healthz" if kind == "app" else "/")
 
 
 def proc_mem(pid: int) -> dict:
@@ -260,48 +206,6 @@ def proc_mem(pid: int) -> dict:
 
 
 # ---------------------------------------------------------------------- HTTP
-
-
-def request(port: int, method: str, path: str, headers: dict | None = None, body: bytes | None = None,
-            timeout: float = 30):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-        return resp.status, resp.msg, data
-    finally:
-        conn.close()
-
-
-def get(port: int, path: str, cookie: str = "", timeout: float = 30, headers: dict | None = None):
-    h = dict(headers or {})
-    if cookie:
-        h["Cookie"] = cookie
-    return request(port, "GET", path, h, timeout=timeout)
-
-
-def _cookies(msg, jar: dict) -> dict:
-    for raw in msg.get_all("Set-Cookie") or []:
-        for name, morsel in SimpleCookie(raw).items():
-            jar[name] = morsel.value
-    return jar
-
-
-def login(port: int, username: str, password: str) -> str:
-    """POST /login with the form's CSRF token; returns the Cookie header of the logged-in session."""
-    status, msg, body = get(port, "/login")
-    jar = _cookies(msg, {})
-    field = re.search(rb'<input[^>]*name="csrf_token"[^>]*>', body)
-    token = re.search(rb'value="([^"]+)"', field.group(0)).group(1).decode() if field else ""
-    cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
-    form = urlencode({"username": username, "password": password, "csrf_token": token}).encode()
-    status, msg, body = request(port, "POST", "/login", {"Cookie": cookie,
-                                                        "Content-Type": "application/x-www-form-urlencoded"}, form)
-    if status != 303:
-        raise SystemExit(f"login as {username} failed: HTTP {status}")
-    jar = _cookies(msg, jar)
-    return "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
 class RowCounter(HTMLParser):
@@ -380,7 +284,7 @@ def bench_pages(ds: dict) -> dict:
     app, base = Server("app", ds), Server("baseline", ds)
     results = {}
     try:
-        cookies = {role: login(app.port, user, m["password"]) for role, user in m["logins"].items()}
+        cookies = {role: login(app.port, user, m["password"], m.get("totp_secret")) for role, user in m["logins"].items()}
         for label, role, path, _ in PAGES:
             path = path.format(code=m["verify_code"])
             r = measure(app.port, path, cookies.get(role, ""), seconds, xff=role is None)
@@ -458,7 +362,7 @@ def export_figure(ds: dict, role: str, path: str) -> dict:
     m = ds["manifest"]
     srv = Server("app", ds, workers=1, tag=f"export-{role}")
     try:
-        cookie = login(srv.port, m["logins"][role], m["password"])
+        cookie = login(srv.port, m["logins"][role], m["password"], m.get("totp_secret"))
         pids = srv.workers()
         t0 = time.perf_counter()
         status, seconds, msg, body = timed_get(srv.port, path, cookie)
@@ -628,7 +532,7 @@ def render(results: dict, docs: dict, datasets: dict, started: float) -> str:
               f"suppliers, {c['application']:,} applications, {c['voucher']:,} vouchers (Guangzhou "
               f"{c['voucher_guangzhou']:,}), {c['audit_event']:,} audit events, {c['notice']:,} notices. "
               f"Ratios: req/s ÷ the bare page's req/s on the same engine; p50 at {size_label(big)} ÷ p50 at "
-              f"{size_label(small) if small else '–'} vouchers. Goals (issue 8): list/queue/dashboard pages ≥ 0.8× "
+              f"{size_label(small) if small else '–'} vouchers. Goals: list/queue/dashboard pages ≥ 0.8× "
               "the bare page, p50 growth ≤ 1.2×, queries per request constant.", ""]
     for (e, _), ds in sorted(datasets.items()):
         drift = ds["manifest"].get("schema_drift") or {}
@@ -746,13 +650,13 @@ def main() -> None:
                 docs[engine] = bench_documents(ds)
     datasets = {k: v for k, v in datasets.items() if k[1] == SIZES[-1]}
     table = render(results, docs, datasets, started)
-    if os.environ.get("BENCH_USAGE", "1") != "0":  # issue 10: the connection-record import (scripts/bench/usage_import.py)
+    if os.environ.get("BENCH_USAGE", "1") != "0":  # the connection-record import (scripts/bench/usage_import.py)
         log("usage import: 10 million connection records, then API batches")
         usage = subprocess.run([str(BIN / "python"), str(HERE / "usage_import.py"), "--markdown",
                                 "--rows", os.environ.get("BENCH_USAGE_ROWS", "10000000")],
                                cwd=ROOT, capture_output=True, text=True)
         table += "\n" + (usage.stdout if usage.returncode == 0 else f"usage import failed: {usage.stderr[-2000:]}\n")
-    if os.environ.get("BENCH_LIST", "1") != "0":  # issue 11: settlement list PDF/xlsx, payout allocation
+    if os.environ.get("BENCH_LIST", "1") != "0":  # settlement list PDF/xlsx, payout allocation
         log("settlement list: 5,000-row PDF and xlsx, allocation of 10,000 entries")
         lst = subprocess.run([str(BIN / "python"), str(HERE / "settlement_list.py"), "--markdown"],
                              cwd=ROOT, capture_output=True, text=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A province-scale data set of its own for `make bench` (issue 8 item 1).
+"""A province-scale data set of its own for `make bench`.
 
 At --vouchers 50000 (the default) it writes what the issue measured: Guangdong's 21 cities,
 10,000 approved enterprises (Guangzhou about 1/5) plus a few hundred registrations still in
@@ -45,6 +45,8 @@ if str(ROOT) not in sys.path:
 from cli import DEMO_CATALOG_ITEMS  # noqa: E402
 
 PASSWORD = "Bench-2026-gd"
+TOTP_SECRET = "GDBENCHTOTPSECRETGDBENCHTOTPSECR"  # the officials' second factor (base32)
+OFFICIAL_ROLES = ("province", "city", "operator", "expert")
 BATCH = 5_000
 GZ = "440100"
 # Per 50,000 vouchers (the issue's measurement).
@@ -553,6 +555,10 @@ def _write(b: Builder, password_hash: str) -> None:
     users = list(b.users.values())
     for u in users:
         u["password_hash"] = password_hash
+        # Officials log in with a second factor: enrolled with a known secret (every row has the keys).
+        official = u["role"] in OFFICIAL_ROLES
+        u["totp_secret"] = TOTP_SECRET if official else None
+        u["totp_enabled_at"] = dt.datetime.now(dt.timezone.utc) if official else None
     order = ["enterprise", "supplier", "user", "catalog_version", "catalog_item", "cycle", "cycle_notice",
              "city_target", "budget", "stored_file", "application", "voucher", "contract_claim",
              "enterprise_cycle_counter"]
@@ -673,7 +679,7 @@ def build(vouchers: int = 50_000, *, seed: int = 2026, pdfs: bool = True) -> dic
     counts.update(audit_event=len(b.events), notice=len(b.notices),
                   enterprise_approved=sum(1 for e in b.ents.values() if e["status"] == "approved"),
                   voucher_guangzhou=sum(1 for r in b.rows.get("voucher", []) if r["city_code"] == GZ))
-    manifest = dict(vouchers=vouchers, password=PASSWORD, city_code=GZ, counts=counts,
+    manifest = dict(vouchers=vouchers, password=PASSWORD, totp_secret=TOTP_SECRET, city_code=GZ, counts=counts,
                     logins={"city": "city_guangzhou", "province": "admin", "supplier": "sup_bench",
                             "enterprise": "ent_bench"},
                     verify_code=verify_code, pdf_voucher_id=bench_vouchers[0] if bench_vouchers and n_pdf else None,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of the settlement list documents and the payout allocation (issue 11, Speed):
+"""Benchmark of the settlement list documents and the payout allocation:
 a list of 5,000 entries as PDF in ≤ 5 s and ≤ 300 MB on a 2-core machine; the allocation of 10,000 entries
 in ≤ 1 s.
 

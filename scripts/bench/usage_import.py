@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of the connection-record import (issue 10, Speed): 10 million rows in ≤ 30 s end to end and
+"""Benchmark of the connection-record import: 10 million rows in ≤ 30 s end to end and
 ≤ 500 MB peak memory on a 2-core machine; the API ≥ 50,000 records/s in 10,000-record batches.
 
 1. A data set of its own (cached under instance/bench/): a SQLite file (or USAGE_BENCH_DB) seeded by

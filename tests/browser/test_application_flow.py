@@ -1,4 +1,4 @@
-"""Browser test of issue #5 in real Chromium: apply on a phone, confirm, approve on a desktop, verify.
+"""Browser test of the voucher application in real Chromium: apply on a phone, confirm, approve on a desktop, verify.
 
 An enterprise applies on a 390x844 screen with a photo of its contract and sees the face value
 preview as it types; its supplier confirms; the city officer approves on a desktop screen; the

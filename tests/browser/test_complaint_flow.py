@@ -1,5 +1,5 @@
 # rule: SUP-5
-"""Browser test of issue #12's messages in real Chromium: someone leaves a complaint about a supplier on a phone
+"""Browser test of public messages in real Chromium: someone leaves a complaint about a supplier on a phone
 (answering the human check by reading the question on the page) and gets the tracking number; the province
 answers in its queue; the look-up by that number shows the answer."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Browser test of issue #11 in real Chromium: the city gathers and publishes a settlement list; an enterprise
+"""Browser test of publicity and payout in real Chromium: the city gathers and publishes a settlement list; an enterprise
 objects from its phone on the public list; the city answers (not upheld); after the publicity period (time
 moved on in the database) the city confirms the payout batch and records the payment; the enterprise sees 已支付."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Browser test of issue #9 in real Chromium: settlement from a phone to the city's approval.
+"""Browser test of settlement in real Chromium: settlement from a phone to the city's approval.
 
 On a 390x844 screen the enterprise files a settlement with two invoice photos (their QR codes fill the rows)
 and a payment proof, sees the failing payment-total check turn green as it corrects the amount, and submits;

@@ -1,4 +1,4 @@
-"""Browser test of issue #10 in real Chromium: the enterprise declares its addresses on a phone (checked as typed,
+"""Browser test of usage verification in real Chromium: the enterprise declares its addresses on a phone (checked as typed,
 several at once, the bad one refused by name, one removed after a confirmation), the supplier sees them beside its
 endpoints, and the province overrides the usage with a reason, which moves the waiting settlement on."""
 from __future__ import annotations

@@ -1,0 +1,193 @@
+"""Colleagues: several users per enterprise or supplier.
+
+The organisation's first account manages its members: it invites colleagues (the account exists,
+inactive, until the colleague sets a password through a one-time link), disables and re-enables
+them, and marks who may sign. Declarations and commitments — submitting a registration, a change,
+an application or a settlement, a supplier's confirmation — are made by a signatory (the legal
+representative or an authorised signatory); the other members prepare drafts.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from sqlalchemy.exc import IntegrityError
+
+from blueprints.core import audit, security
+from blueprints.core.timeutil import now
+from blueprints.core.workflow import NOT_SIGNATORY, NotAllowed
+from models import Enterprise, Role, Supplier, TeamInvite, User, db
+
+INVITE_DAYS = 7
+ORG_ROLES = (Role.ENTERPRISE, Role.SUPPLIER)
+
+
+class TeamError(ValueError):
+    """A refused member change, with a message for the page."""
+
+
+class UsernameTaken(TeamError):
+    pass
+
+
+def org_filter(user):
+    """The WHERE clause selecting the members of user's organisation."""
+    if user.role == Role.ENTERPRISE:
+        return User.enterprise_id == user.enterprise_id
+    return User.supplier_id == user.supplier_id
+
+
+def members(user) -> list[User]:
+    return list(db.session.execute(
+        db.select(User).where(User.role == user.role, org_filter(user)).order_by(User.id)).scalars())
+
+
+def member_or_none(user, member_id: int) -> User | None:
+    """A member of user's own organisation (anything else is not found, ROLE-8)."""
+    return db.session.execute(
+        db.select(User).where(User.id == member_id, User.role == user.role, org_filter(user))).scalar_one_or_none()
+
+
+def pending_invites(user) -> dict[int, TeamInvite]:
+    """Open invitations of the organisation, by invited user id."""
+    rows = db.session.execute(
+        db.select(TeamInvite).join(User, User.id == TeamInvite.user_id)
+        .where(User.role == user.role, org_filter(user), TeamInvite.accepted_at.is_(None))).scalars()
+    return {inv.user_id: inv for inv in rows}
+
+
+def may_sign(user) -> bool:
+    return user.role not in ORG_ROLES or bool(user.is_signatory)
+
+
+def require_signatory(user) -> None:
+    if not may_sign(user):
+        raise NotAllowed(NOT_SIGNATORY)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _require_admin(admin) -> None:
+    """Only a manager changes members; the organisation's row is locked first (PostgreSQL; SQLite's
+    transactions already hold the write lock), so two managers never both remove the last of a kind."""
+    if admin.role not in ORG_ROLES or not admin.is_org_admin:
+        raise TeamError("只有本单位的管理账号可以管理成员")
+    org = Enterprise if admin.role == Role.ENTERPRISE else Supplier
+    org_id = admin.enterprise_id if admin.role == Role.ENTERPRISE else admin.supplier_id
+    db.session.execute(db.select(org.id).where(org.id == org_id).with_for_update())
+
+
+def invite(admin, *, username: str, display_name: str, phone: str, email: str = "",
+           signatory: bool = False) -> str:
+    """Create the colleague's (inactive) account and its invitation; returns the one-time token."""
+    _require_admin(admin)
+    if db.session.execute(db.select(User.id).where(db.func.lower(User.username) == username.lower())).first():
+        raise UsernameTaken("该用户名已被使用")
+    member = User(username=username, password_hash="!", role=admin.role, display_name=display_name,
+                  phone=phone, enterprise_id=admin.enterprise_id, supplier_id=admin.supplier_id,
+                  is_active=False, is_org_admin=False, is_signatory=bool(signatory),
+                  locale=admin.locale)
+    db.session.add(member)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:  # the same name taken in a parallel request
+        raise UsernameTaken("该用户名已被使用") from None
+    member.email = email
+    token = secrets.token_urlsafe(32)
+    db.session.add(TeamInvite(user_id=member.id, token_hash=_token_hash(token), email=email,
+                              created_by_id=admin.id, expires_at=now() + dt.timedelta(days=INVITE_DAYS)))
+    audit.record("user", member.id, "team_invite", actor=admin, to_state="invited",
+                 data={"username": username, "signatory": bool(signatory)})
+    _mail_invite(admin, member, token)
+    return token
+
+
+def _mail_invite(admin, member: User, token: str) -> bool:
+    """The link also goes to the colleague's e-mail, when one was given and mail is set up (after commit)."""
+    from blueprints.core import mail
+    from blueprints.core.application import link
+
+    org = (admin.enterprise.name if admin.enterprise else admin.supplier.name if admin.supplier else "") or "本单位"
+    return mail.queue_to(member.id, member.email, admin.locale, "邀请您加入广东省工业互联网应用服务平台",
+                         f"{admin.display_name} 邀请您以 {member.username} 的用户名加入 {org}。"
+                         f"请在 {INVITE_DAYS} 天内打开下面的链接设置密码。", link("team.accept", token=token),
+                         kind="invite")
+
+
+def renew_invite(admin, member: User) -> str:
+    """A new link (the old one stops working) for an invitation not yet accepted."""
+    _require_admin(admin)
+    inv = db.session.execute(db.select(TeamInvite).where(TeamInvite.user_id == member.id)).scalar_one_or_none()
+    if inv is None or inv.accepted_at is not None:
+        raise TeamError("该成员已接受邀请")
+    token = secrets.token_urlsafe(32)
+    inv.token_hash = _token_hash(token)
+    inv.expires_at = now() + dt.timedelta(days=INVITE_DAYS)
+    audit.record("user", member.id, "team_invite_renew", actor=admin)
+    _mail_invite(admin, member, token)
+    return token
+
+
+def open_invite(token: str) -> TeamInvite | None:
+    """The invitation a link names, if it is still open and unexpired."""
+    if not token or len(token) > 100:
+        return None
+    inv = db.session.execute(
+        db.select(TeamInvite).where(TeamInvite.token_hash == _token_hash(token))).scalar_one_or_none()
+    if inv is None or inv.accepted_at is not None or inv.expires_at <= now():
+        return None
+    return inv
+
+
+def accept(inv: TeamInvite, password: str) -> User:
+    """The colleague sets a password: the account becomes active. Caller has checked the password."""
+    member = inv.user
+    inv.accepted_at = now()
+    member.password_hash = security.hash_password(password)
+    member.password_changed_at = now()
+    member.is_active = True
+    audit.record("user", member.id, "team_join", actor=member, from_state="invited", to_state="active")
+    return member
+
+
+def _active_count(admin, *conds) -> int:
+    return db.session.execute(db.select(db.func.count()).select_from(User).where(
+        User.role == admin.role, org_filter(admin), User.is_active.is_(True), *conds)).scalar_one()
+
+
+def set_active(admin, member: User, active: bool) -> None:
+    _require_admin(admin)
+    if member.id == admin.id:
+        raise TeamError("不能停用自己的账号")
+    if member.is_active == active:
+        return
+    if not active and member.is_org_admin and _active_count(admin, User.is_org_admin.is_(True)) <= 1:
+        raise TeamError("本单位至少要保留一个启用的管理账号")
+    if active and db.session.execute(db.select(TeamInvite.id).where(
+            TeamInvite.user_id == member.id, TeamInvite.accepted_at.is_(None))).first():
+        raise TeamError("该成员尚未接受邀请，不能启用")
+    member.is_active = active
+    if not active:
+        member.session_version += 1  # every open session of the member ends now
+    audit.record("user", member.id, "team_enable" if active else "team_disable", actor=admin,
+                 from_state="disabled" if active else "active", to_state="active" if active else "disabled")
+
+
+def set_flags(admin, member: User, *, signatory: bool, org_admin: bool) -> None:
+    _require_admin(admin)
+    if member.id == admin.id and not org_admin:
+        raise TeamError("不能取消自己的管理权限，请由另一位管理账号操作")
+    if member.is_signatory and not signatory and member.is_active and _active_count(
+            admin, User.is_signatory.is_(True)) <= 1:
+        raise TeamError("本单位至少要保留一名签字人，否则无法提交申请")
+    changed = {k: v for k, v in (("signatory", signatory), ("org_admin", org_admin))
+               if bool(getattr(member, "is_signatory" if k == "signatory" else "is_org_admin")) != v}
+    if not changed:
+        return
+    member.is_signatory = signatory
+    member.is_org_admin = org_admin
+    audit.record("user", member.id, "team_roles", actor=admin, data=changed)

@@ -1,0 +1,296 @@
+"""E-mail notices through a real SMTP server (aiosmtpd, started here on the loopback): every in-app notice
+also goes by mail after the commit, nothing for an action rolled back, retries with backoff while the
+server is down, the officials' daily digest with overdue items first, and the account page."""
+from __future__ import annotations
+
+import datetime as dt
+import email
+import socket
+import threading
+from email import policy
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+from aiosmtpd.controller import Controller
+
+from blueprints.core import mail, notices, registration, timeutil
+from models import MailOutbox, MailStatus, Notice, RegStatus, Role, db
+from tests.factories import make_submitted, make_user
+
+
+class Inbox:
+    """What the SMTP server received; at each message it also reads, on a connection of its own, whether
+    the notice the mail carries is already committed (the mail must never overtake its transaction)."""
+
+    def __init__(self, db_url: str):
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.committed_notices: list[int] = []
+        self.engine = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+        self.arrived = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        with self.engine.connect() as conn:
+            self.committed_notices.append(conn.execute(sa.text("SELECT count(*) FROM notice")).scalar_one())
+        self.messages.append((list(envelope.rcpt_tos), msg))
+        self.arrived.set()
+        return "250 OK"
+
+    def only(self):
+        assert len(self.messages) == 1, [m["Subject"] for _, m in self.messages]
+        return self.messages[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SmtpServer:
+    def __init__(self, db_url: str):
+        self.port = _free_port()
+        self.inbox = Inbox(db_url)
+        self.controller = None
+
+    def start(self):
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self):
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp(app, db_url):
+    server = SmtpServer(db_url)
+    server.start()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=server.port, MAIL_FROM="广东省服务券平台 <noreply@platform.example>",
+                      PUBLIC_BASE_URL="https://fwq.example.gov.cn", MAIL_MAX_ATTEMPTS=3)
+    yield server
+    server.stop()
+    server.inbox.engine.dispose()
+
+
+def body_of(msg) -> str:
+    return msg.get_body(preferencelist=("plain",)).get_content()
+
+
+def outbox() -> list[MailOutbox]:
+    """The outbox as it is now, read in a transaction that ends here (on SQLite an open one would hold the
+    write lock that the sender, on its own connection, needs)."""
+    db.session.expire_all()
+    rows = list(db.session.execute(db.select(MailOutbox).order_by(MailOutbox.id)).scalars())
+    for row in rows:
+        db.session.expunge(row)
+    db.session.rollback()
+    return rows
+
+
+def city_officer(**kw):
+    user = make_user(Role.CITY, city_code="440100", **kw)
+    db.session.commit()
+    return user
+
+
+# --------------------------------------------------------------------------- one mail per notice
+
+
+def test_city_approval_mails_the_enterprise_after_the_commit(smtp, login):
+    e, ent_user = make_submitted("enterprise")
+    ent_user.email = "boss@factory.example"
+    db.session.commit()
+    c = login(city_officer())
+    r = c.post(f"/city/registrations/enterprise/{e.id}/decide", data={"action": "approve"})
+    assert r.status_code == 303
+    rcpt, msg = smtp.inbox.only()
+    assert rcpt == ["boss@factory.example"] and msg["To"] == "boss@factory.example"
+    assert msg["Subject"] == "[广东省工业互联网应用服务平台] 您的注册申请已审核通过"
+    assert "noreply@platform.example" in msg["From"]
+    assert "https://fwq.example.gov.cn/enterprise/profile" in body_of(msg)
+    # the notice was committed before the mail left: the server, on its own connection, already saw it
+    assert smtp.inbox.committed_notices == [len(db.session.execute(db.select(Notice)).scalars().all())]
+    [row] = outbox()
+    assert (row.status, row.attempts, row.to_addr, row.user_id) == (MailStatus.SENT, 1, "boss@factory.example",
+                                                                   ent_user.id)
+
+
+def test_without_own_address_the_organisations_contact_email_is_used_and_english_reads_english(smtp, login):
+    e, ent_user = make_submitted("enterprise")
+    e.contact_email = "office@factory.example"
+    ent_user.locale = "en"
+    db.session.commit()
+    c = login(city_officer())
+    assert c.post(f"/city/registrations/enterprise/{e.id}/decide", data={"action": "approve"}).status_code == 303
+    rcpt, msg = smtp.inbox.only()
+    assert rcpt == ["office@factory.example"]
+    assert msg["Subject"] == "[Guangdong Industrial Internet Application Service Platform] Your registration has been approved"
+    text = body_of(msg)
+    assert "Details: https://fwq.example.gov.cn/enterprise/profile" in text and "please do not reply" in text
+    assert "请勿" not in text
+
+
+def test_no_address_or_no_smtp_means_no_mail(smtp, app):
+    with_address = make_user(Role.SUPPLIER, email="sales@supplier.example")
+    without = make_user(Role.SUPPLIER)
+    db.session.commit()
+    notices.notify_users([with_address.id, without.id], "您有一条新的消息")
+    db.session.commit()
+    assert [m["To"] for _, m in smtp.inbox.messages] == ["sales@supplier.example"]
+    app.config["SMTP_HOST"] = ""  # not configured: the notice only, no outbox row at all
+    notices.notify_users([with_address.id], "第二条消息")
+    db.session.commit()
+    assert len(outbox()) == 1 and len(smtp.inbox.messages) == 1
+
+
+def test_a_rolled_back_action_sends_nothing(smtp, app):
+    e, ent_user = make_submitted("enterprise")
+    ent_user.email = "boss@factory.example"
+    officer = city_officer()
+    with app.test_request_context():
+        registration.decide(e, "approve", officer)  # writes the notice and its mail row ...
+    db.session.flush()
+    assert db.session.execute(db.select(sa.func.count(MailOutbox.id))).scalar_one() == 1
+    db.session.rollback()  # ... and the action fails after all
+    officer.display_name = "另一次提交"  # a later, unrelated commit must not send the dropped mail either
+    db.session.commit()
+    assert outbox() == [] and smtp.inbox.messages == []
+    db.session.expire_all()
+    assert e.status == RegStatus.CITY_REVIEW
+
+
+# --------------------------------------------------------------------------- the server down: retries
+
+
+def test_server_down_keeps_the_mail_pending_then_send_pending_delivers_it(smtp, login, app):
+    e, ent_user = make_submitted("enterprise")
+    ent_user.email = "boss@factory.example"
+    db.session.commit()
+    smtp.stop()
+    c = login(city_officer())
+    r = c.post(f"/city/registrations/enterprise/{e.id}/decide", data={"action": "approve"})
+    assert r.status_code == 303  # the decision stands; the mail waits
+    db.session.expire_all()
+    assert e.status == RegStatus.APPROVED
+    db.session.rollback()
+    [row] = outbox()
+    assert row.status == MailStatus.PENDING and row.attempts == 1 and "Connection" in row.last_error
+    first_retry = row.next_try_at
+    assert first_retry > timeutil.now()  # backoff: not due again at once
+    runner = app.test_cli_runner()
+    assert "0 sent" in runner.invoke(args=["mail", "send-pending"]).output  # not due yet: left alone
+    with time_machine.travel(first_retry + dt.timedelta(seconds=1), tick=True):
+        out = runner.invoke(args=["mail", "send-pending"]).output  # still down: attempt 2, longer wait
+        assert "0 sent, 1 to retry" in out
+        [row] = outbox()
+        assert row.attempts == 2 and row.next_try_at - timeutil.now() > dt.timedelta(minutes=1, seconds=50)
+    smtp.start()
+    with time_machine.travel(row.next_try_at + dt.timedelta(seconds=1), tick=True):
+        out = runner.invoke(args=["mail", "send-pending"]).output
+    assert "1 sent" in out
+    rcpt, msg = smtp.inbox.only()
+    assert rcpt == ["boss@factory.example"] and "您的注册申请已审核通过" in msg["Subject"]
+    [row] = outbox()
+    assert row.status == MailStatus.SENT and row.attempts == 3
+    assert "sent: 1" in runner.invoke(args=["mail", "status"]).output
+
+
+def test_attempts_are_bounded_and_failures_are_counted(smtp, app):
+    user = make_user(Role.SUPPLIER, email="sales@supplier.example")
+    db.session.commit()
+    smtp.stop()
+    notices.notify_users([user.id], "您有一条新的消息")
+    db.session.commit()  # attempt 1 (after the commit)
+    runner = app.test_cli_runner()
+    assert "1 to retry" in runner.invoke(args=["mail", "send-pending", "--all"]).output  # attempt 2
+    assert "1 failed" in runner.invoke(args=["mail", "send-pending", "--all"]).output  # 3 = MAIL_MAX_ATTEMPTS
+    [row] = outbox()
+    assert row.status == MailStatus.FAILED and row.attempts == 3
+    smtp.start()
+    assert "0 sent" in runner.invoke(args=["mail", "send-pending", "--all"]).output  # given up: not retried
+    status = runner.invoke(args=["mail", "status"]).output
+    assert "failed: 1" in status and "sales@supplier.example" in status
+    assert smtp.inbox.messages == []
+
+
+# --------------------------------------------------------------------------- the officials' digest
+
+
+def test_digest_lists_overdue_items_first_instead_of_one_mail_per_notice(smtp, app):
+    digest_officer = city_officer(email="reviewer@gz.example", mail_digest=True)
+    other_officer = city_officer(email="other@gz.example")
+    later, _ = make_submitted("enterprise")
+    overdue, _ = make_submitted("enterprise")
+    soon, _ = make_submitted("enterprise")
+    today = timeutil.today()
+    later.due_on = timeutil.add_working_days(today, 8)
+    overdue.due_on = today - dt.timedelta(days=20)
+    soon.due_on = timeutil.add_working_days(today, 1)
+    db.session.commit()
+    # each submission told the city's officers; the one who chose the digest got no mail per notice
+    assert [m["To"] for _, m in smtp.inbox.messages] == ["other@gz.example"] * 3
+    smtp.inbox.messages.clear()
+    notices.notify_org(city_code="440100", title="有新的注册申请待审核")
+    db.session.commit()
+    assert [m["To"] for _, m in smtp.inbox.messages] == ["other@gz.example"]
+    smtp.inbox.messages.clear()
+
+    out = app.test_cli_runner().invoke(args=["mail", "digest"]).output
+    assert "1 digest(s) queued" in out
+    rcpt, msg = smtp.inbox.only()
+    assert rcpt == ["reviewer@gz.example"]
+    assert "每日待办：共 3 项，其中超期 1 项" in msg["Subject"]
+    text = body_of(msg)
+    positions = [text.index(p.name) for p in (overdue, soon, later)]
+    assert positions == sorted(positions), text  # overdue first, then by the working days left
+    assert "超期" in text.splitlines()[4] and overdue.name in text.splitlines()[4]
+    assert f"https://fwq.example.gov.cn/city/registrations/enterprise/{overdue.id}" in text
+    assert "剩 1 个工作日" in text and "您有 4 条未读消息" in text  # the 4 notices above
+    # once a day: a second run the same day queues nothing
+    assert "0 digest(s) queued" in app.test_cli_runner().invoke(args=["mail", "digest"]).output
+    assert len(smtp.inbox.messages) == 1
+
+
+def test_digest_in_english_for_an_english_official(smtp, app):
+    officer = city_officer(email="reviewer@gz.example", mail_digest=True, locale="en")
+    e, _ = make_submitted("enterprise")
+    e.due_on = timeutil.today() - dt.timedelta(days=20)
+    db.session.commit()
+    assert mail.build_digests() == 1
+    _, msg = smtp.inbox.only()
+    assert "Daily to-do: 1 items, 1 overdue" in msg["Subject"]
+    text = body_of(msg)
+    assert f"Dear {officer.display_name}," in text and "working days overdue" in text
+    assert "Enterprise registration" in text
+
+
+# --------------------------------------------------------------------------- the account page
+
+
+def test_account_page_sets_a_validated_address_and_officials_choose_the_digest(login):
+    e, ent_user = make_submitted("enterprise")
+    e.contact_email = "office@factory.example"
+    db.session.commit()
+    c = login(ent_user)
+    page = c.get("/account").get_data(as_text=True)
+    assert "office@factory.example" in page and 'name="delivery"' not in page  # the default it falls back to
+    r = c.post("/account", data={"email": "not an address"})
+    assert r.status_code == 422 and "请输入有效的电子邮箱地址" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert ent_user.email == ""
+    r = c.post("/account", data={"email": " boss@factory.example ", "delivery": "digest"})
+    assert r.status_code == 303
+    db.session.expire_all()
+    assert ent_user.email == "boss@factory.example" and ent_user.mail_digest is False  # not an official's choice
+
+    officer = city_officer()
+    oc = login(officer)
+    assert 'name="delivery"' in oc.get("/account").get_data(as_text=True)
+    assert oc.post("/account", data={"email": "reviewer@gz.example", "delivery": "digest"}).status_code == 303
+    db.session.expire_all()
+    assert officer.email == "reviewer@gz.example" and officer.mail_digest is True
+    assert oc.post("/account", data={"email": "reviewer@gz.example\r\nBcc: x@evil.example",
+                                     "delivery": "each"}).status_code == 422  # no header injection
