@@ -52,14 +52,14 @@ def other_app(db_url, app):
 
 
 def _login_other(other_app, user):
-    uid = user.get_id()
+    uid, user_id = user.get_id(), user.id
     db.session.rollback()  # this test's own SQLite transaction must not hold the lock the other app needs
     c = other_app.test_client()
     with c.session_transaction() as s:
         s["_user_id"] = uid
         s["_fresh"] = True
         s["login_at"] = s["seen"] = now().timestamp()
-        s["mfa"] = user.id  # past the second factor (as tests/conftest.py _login)
+        s["mfa"] = user_id  # past the second factor (as tests/conftest.py _login); read before the rollback
     return c
 
 
