@@ -302,7 +302,7 @@ def _retry(officer: Client, token: str, statuses: dict) -> set[int]:
 
 
 def f10_crash_pg(ctx) -> Result:
-    n, n_drafts, rounds, seconds = (12, 2, 4, 25) if ctx.quick else (300, 8, 25, 420)
+    n, n_drafts, rounds, seconds = (12, 2, 4, 25) if ctx.quick else (150, 8, 25, 150)
     m = _seed(ctx.env, n, 1.0)  # ample quota: every approval fits
     drafts = Drafts(ctx.port, _seed_drafts(ctx.env, n_drafts))
     officer = probes._officer(ctx, m["officer"])
@@ -516,7 +516,7 @@ def f11_files(ctx) -> Result:
 
 
 def f16_state_machine(ctx) -> Result:
-    examples = 5 if ctx.quick else 40  # on PostgreSQL each example empties every table first
+    examples = 5 if ctx.quick else 12  # on PostgreSQL each example empties every table first
     seed = random.randrange(1, 2**31)
     stats = ctx.run_dir / "f16-stats.jsonl"
     env = dict(ctx.env, STATE_MACHINE_EXAMPLES=str(examples), STATE_MACHINE_STATS=str(stats))

@@ -764,7 +764,7 @@ def f17_fuzz(ctx) -> Result:
     from flask import Flask
     from hypothesis import HealthCheck, Phase, given, settings
 
-    budget = 1.0 if ctx.quick else 60.0
+    budget = 1.0 if ctx.quick else 15.0
     app = Flask("reliability-fuzz")
     import logging
 
