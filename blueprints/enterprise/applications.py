@@ -219,24 +219,32 @@ def _submit(a: Application, form: ApplicationForm):
     return redirect_to(url_for("enterprise.application_detail", app_id=a.id))
 
 
+def _form_fragment(app_id: int | None, render):
+    """A fragment of the application form (the saved draft's, or the blank form's when app_id is None);
+    without htmx the form itself (R02)."""
+    if app_id is None:
+        a, refused = _unsaved()
+        if refused is not None:
+            return refused
+        form_url = url_for("enterprise.application_form_new")
+    else:
+        a = get_visible_or_404(Application, app_id)
+        form_url = url_for("enterprise.application_edit", app_id=a.id)
+    if not wants_fragment():
+        return redirect_to(form_url)
+    return render(a)
+
+
 @bp.route("/applications/<int:app_id>/preview")
 def application_preview(app_id: int):
     """The face value the enterprise would get, recomputed as it types (htmx, AMT-1..3)."""
-    a = get_visible_or_404(Application, app_id)
-    if not wants_fragment():  # a fragment of the form: without htmx, the form itself (R02)
-        return redirect_to(url_for("enterprise.application_edit", app_id=a.id))
-    return _preview(a)
+    return _form_fragment(app_id, _preview)
 
 
 @bp.route("/applications/new/preview")
 def application_new_preview():
     """The face value preview of the blank form (nothing stored yet)."""
-    a, refused = _unsaved()
-    if refused is not None:
-        return refused
-    if not wants_fragment():  # a fragment of the form: without htmx, the form itself (R02)
-        return redirect_to(url_for("enterprise.application_form_new"))
-    return _preview(a)
+    return _form_fragment(None, _preview)
 
 
 def _preview(a: Application):
@@ -253,21 +261,13 @@ def _preview(a: Application):
 @bp.route("/applications/<int:app_id>/suppliers")
 def application_supplier_search(app_id: int):
     """Active search among registered suppliers that are not disqualified (ELIG-8, REL-4)."""
-    a = get_visible_or_404(Application, app_id)
-    if not wants_fragment():  # a fragment of the form: without htmx, the form itself (R02)
-        return redirect_to(url_for("enterprise.application_edit", app_id=a.id))
-    return _supplier_search(a)
+    return _form_fragment(app_id, _supplier_search)
 
 
 @bp.route("/applications/new/suppliers")
 def application_new_supplier_search():
     """The supplier search of the blank form (nothing stored yet)."""
-    a, refused = _unsaved()
-    if refused is not None:
-        return refused
-    if not wants_fragment():  # a fragment of the form: without htmx, the form itself (R02)
-        return redirect_to(url_for("enterprise.application_form_new"))
-    return _supplier_search(a)
+    return _form_fragment(None, _supplier_search)
 
 
 def _supplier_search(a: Application):
