@@ -48,6 +48,25 @@ def test_upgrade_matches_models_without_drift(empty_db_url, tmp_path):
         db.engine.dispose()
 
 
+def test_an_in_process_upgrade_leaves_the_apps_loggers_working(empty_db_url, tmp_path):
+    """alembic's logging set-up must not silence loggers that exist already (a failed job would go unlogged)."""
+    import logging
+    jobs_log = logging.getLogger("blueprints.core.jobs")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_db_url, "TESTING": True, "UPLOAD_DIR": str(tmp_path)})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    seen = []
+    catcher = logging.Handler(logging.WARNING)
+    catcher.emit = lambda record: seen.append(record.getMessage())
+    logging.getLogger().addHandler(catcher)
+    try:
+        jobs_log.warning("job 1 failed: probe")
+    finally:
+        logging.getLogger().removeHandler(catcher)
+    assert not jobs_log.disabled and seen == ["job 1 failed: probe"]
+
+
 EXPRESSION_INDEXES = {"ix_enterprise_review_order", "ix_application_city_order", "ix_application_city_status_order",
                       "ix_application_supplier_order"}
 
