@@ -5,6 +5,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -22,6 +23,9 @@ from blueprints.core.timeutil import now
 from models import Enterprise, Role, Supplier, User, db
 
 bp = Blueprint("auth", __name__)
+
+# Sign-ups from one network address per hour (a shared office address signs up a few firms, not dozens).
+SIGNUP_LIMIT_PER_ADDRESS = 20
 
 
 def safe_next(target: str | None) -> str | None:
@@ -151,10 +155,11 @@ def signup():
         field = getattr(form, name, None) if name in form._fields else None
         return page("auth/signup.html", block="form", form=form, only=field.name if field else None)
     if form.validate_on_submit():
-        if security.too_many(f"signup:addr:{request.remote_addr}", 20, timedelta(hours=1)):
-            db.session.rollback()
-            return page("auth/signup.html", form=form, status=429)
-        security.hit(f"signup:addr:{request.remote_addr}")
+        tried = security.attempt(security.Limit(f"signup:addr:{request.remote_addr}", SIGNUP_LIMIT_PER_ADDRESS,
+                                                timedelta(hours=1)))
+        if tried.refused:
+            error = _("从这个网络地址注册的账号过多，请 %(n)s 分钟后再试", n=tried.minutes)
+            return page("auth/signup.html", form=form, error=error, status=429)
         user = User(
             username=form.username.data,
             password_hash=security.hash_password(form.password.data),

@@ -41,20 +41,14 @@ class ConfirmForm(FlaskForm):
                        render_kw={"autocomplete": "one-time-code"})
 
 
-def _limited(user) -> bool:
-    """Codes are limited like passwords, per account and per address (R24), in the current transaction."""
+def _attempt(user) -> security.Attempt:
+    """Codes are limited like passwords, per account and per address (R24): each try is counted before
+    the code is checked, in one atomic step (security.attempt), so parallel guesses cannot slip past."""
     cfg = current_app.config
     window = timedelta(minutes=cfg["LOGIN_WINDOW_MINUTES"])
-    keys = (f"2fa:user:{user.id}", f"2fa:addr:{request.remote_addr}")
-    security.serialize(*keys)
-    return security.too_many(keys[0], cfg["LOGIN_LIMIT_PER_ACCOUNT"], window) or security.too_many(
-        keys[1], cfg["LOGIN_LIMIT_PER_ADDRESS"], window)
-
-
-def _failed(user) -> None:
-    security.hit(f"2fa:user:{user.id}")
-    security.hit(f"2fa:addr:{request.remote_addr}")
-    db.session.commit()
+    return security.attempt(
+        security.Limit(f"2fa:user:{user.id}", cfg["LOGIN_LIMIT_PER_ACCOUNT"], window),
+        security.Limit(f"2fa:addr:{request.remote_addr}", cfg["LOGIN_LIMIT_PER_ADDRESS"], window))
 
 
 def _next_url() -> str:
@@ -73,11 +67,13 @@ def two_factor_code():
     form = CodeForm()
     error = None
     if form.validate_on_submit():
-        if _limited(user):
-            db.session.rollback()
-            return page("auth/two_factor_code.html", form=form, error=_("尝试次数过多，请 15 分钟后再试"), status=429)
+        tried = _attempt(user)
+        if tried.refused:
+            error = _("尝试次数过多，请 %(n)s 分钟后再试", n=tried.minutes)
+            return page("auth/two_factor_code.html", form=form, error=error, status=429)
         method = tf.use_code(user, form.code.data)
         if method:
+            security.forget(tried.ids)
             security.clear(f"2fa:user:{user.id}")
             audit.record("user", user.id, "second_factor", actor=user, data={"method": method})
             token = tf.remember_device(user) if form.remember.data else None
@@ -90,7 +86,6 @@ def two_factor_code():
             if token:
                 tf.set_device_cookie(resp, token)
             return resp
-        _failed(user)
         error = _("验证码不正确或已使用过，请输入验证器上的新验证码")
     status = 422 if request.method == "POST" else 200
     return page("auth/two_factor_code.html", form=form, error=error, status=status)
@@ -109,20 +104,19 @@ def two_factor_enrol():
     form = EnrolForm()
     error = None
     if form.validate_on_submit():
-        if _limited(user):
-            db.session.rollback()
-            error, status = _("尝试次数过多，请 15 分钟后再试"), 429
-            return _enrol_page(user, secret, form, error, status)
+        tried = _attempt(user)
+        if tried.refused:
+            return _enrol_page(user, secret, form, _("尝试次数过多，请 %(n)s 分钟后再试", n=tried.minutes), 429)
         step = tf.current_step()
         if tf.code_matches(secret, form.code.data, step):
             codes = tf.enrol(user, secret, step)
+            security.forget(tried.ids)
             security.clear(f"2fa:user:{user.id}")
             audit.record("user", user.id, "two_factor_enrol", actor=user, to_state="totp")
             db.session.commit()
             session.pop("totp_setup", None)
             tf.mark_done(user)
             return page("auth/two_factor_codes.html", codes=codes, next_url=_next_url(), enrolled=True)
-        _failed(user)
         error = _("验证码不正确，请核对手机时间后输入验证器上的最新验证码")
     return _enrol_page(user, secret, form, error, 422 if request.method == "POST" else 200)
 
@@ -141,18 +135,18 @@ def two_factor_show():
                 codes_left=tf.recovery_codes_left(user), devices=tf.devices_count(user), form=ConfirmForm())
 
 
-def _confirmed(user, form) -> bool | None:
-    """Check the confirming code of an account-page action: None when rate-limited (the caller answers 429)."""
+def _refusal(user, form):
+    """Check the confirming code of an account-page action: None when it is right, else the page saying why."""
     if not form.validate_on_submit():
-        return False
-    if _limited(user):
-        db.session.rollback()
-        return None
+        return _show_with_error(user, form, form.code.errors[0] if form.code.errors else _("验证码不正确或已使用过"), 422)
+    tried = _attempt(user)
+    if tried.refused:
+        return _show_with_error(user, form, _("尝试次数过多，请 %(n)s 分钟后再试", n=tried.minutes), 429)
     if tf.use_code(user, form.code.data):
+        security.forget(tried.ids)
         security.clear(f"2fa:user:{user.id}")
-        return True
-    _failed(user)
-    return False
+        return None
+    return _show_with_error(user, form, _("验证码不正确或已使用过"), 422)
 
 
 def _show_with_error(user, form, message, status):
@@ -169,10 +163,9 @@ def two_factor_recovery_renew():
     if not tf.enabled(user):
         return redirect_to(url_for("auth.two_factor_show"))
     form = ConfirmForm()
-    ok = _confirmed(user, form)
-    if not ok:
-        return _show_with_error(user, form, _("尝试次数过多，请 15 分钟后再试") if ok is None else _("验证码不正确或已使用过"),
-                                429 if ok is None else 422)
+    refused = _refusal(user, form)
+    if refused:
+        return refused
     codes = tf.new_recovery_codes(user)
     audit.record("user", user.id, "recovery_codes_renew", actor=user)
     db.session.commit()
@@ -188,10 +181,9 @@ def two_factor_off():
         toast(_("工作人员账号必须使用两步验证，不能关闭"), "error")
         return redirect_to(url_for("auth.two_factor_show"))
     form = ConfirmForm()
-    ok = _confirmed(user, form)
-    if not ok:
-        return _show_with_error(user, form, _("尝试次数过多，请 15 分钟后再试") if ok is None else _("验证码不正确或已使用过"),
-                                429 if ok is None else 422)
+    refused = _refusal(user, form)
+    if refused:
+        return refused
     tf.turn_off(user)
     audit.record("user", user.id, "two_factor_off", actor=user, from_state="totp", to_state="off")
     db.session.commit()

@@ -100,6 +100,25 @@ def test_signup_duplicate_username_refused(client):
     assert _counts() == before
 
 
+def test_signups_from_one_address_are_limited_with_a_reason_and_the_typing_kept(app, monkeypatch):
+    # R24 -- an address that signs up too many accounts in an hour is told why and for how long
+    from blueprints import auth
+    monkeypatch.setattr(auth, "SIGNUP_LIMIT_PER_ADDRESS", 2)
+    for i in range(2):
+        c = app.test_client()
+        assert c.post("/signup", data=_signup_data(username=f"burst_{i}")).status_code == 303
+    before = _counts()
+    r = app.test_client().post("/signup", data=_signup_data(username="burst_third", display_name="王小姐"))
+    html = r.get_data(as_text=True)
+    assert r.status_code == 429
+    assert re.search(r"从这个网络地址注册的账号过多，请 \d+ 分钟后再试", html)
+    assert 'value="burst_third"' in html and 'value="王小姐"' in html  # nothing typed is lost
+    assert _counts() == before
+    other = app.test_client().post("/signup", data=_signup_data(username="elsewhere"),
+                                   environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert other.status_code == 303  # another address is not affected
+
+
 def test_signup_inline_validation_returns_only_the_field(client):
     r = client.post("/signup?validate=username", data=_signup_data(username="ab"), headers={"HX-Request": "true"})
     assert r.status_code == 200

@@ -11,7 +11,7 @@ import re
 import pyotp
 import time_machine
 
-from models import AuditEvent, RecoveryCode, Role, TrustedDevice, User, db
+from models import AuditEvent, RateEvent, RecoveryCode, Role, TrustedDevice, User, db
 from tests.factories import PASSWORD, TOTP_SECRET, enrol_totp, make_user, pass_second_factor, totp_code
 
 T0 = dt.datetime(2026, 6, 1, 2, 0, 5, tzinfo=dt.timezone.utc)  # 5 s into a 30 s step
@@ -242,3 +242,32 @@ def test_totp_required_can_be_turned_off_for_a_local_demo(app, client):
     make_user(Role.CITY, username="demo_officer")
     db.session.commit()
     assert _password(client, "demo_officer").headers["Location"] == "/city/"
+
+
+def test_account_page_codes_are_counted_before_the_check_and_say_how_long_to_wait(app, client):
+    # R21, R24 -- confirming an account-page action spends tries like the login code step; an empty code
+    # says so; a right code gives back the try it was counted as
+    officer = enrol_totp(make_user(Role.OPERATOR, username="op_tries"))
+    db.session.commit()
+    _password(client, "op_tries")
+    pass_second_factor(client, officer)
+    keys = (f"2fa:user:{officer.id}", "2fa:addr:127.0.0.1")
+
+    def counted():
+        db.session.expire_all()
+        return db.session.execute(db.select(db.func.count(RateEvent.id)).where(RateEvent.key.in_(keys))).scalar_one()
+
+    base = counted()
+    r = client.post("/account/two-factor/recovery-codes", data={"code": ""})
+    assert r.status_code == 422 and "请输入验证码" in r.get_data(as_text=True) and counted() == base
+    db.session.get(User, officer.id).totp_last_step = None
+    db.session.commit()
+    assert client.post("/account/two-factor/recovery-codes", data={"code": totp_code()}).status_code == 200
+    assert counted() == base  # the right code's own rows were taken back
+    limit = app.config["LOGIN_LIMIT_PER_ACCOUNT"]
+    for _ in range(limit):
+        assert client.post("/account/two-factor/recovery-codes", data={"code": "000000"}).status_code == 422
+    r = client.post("/account/two-factor/recovery-codes", data={"code": "000000"})
+    window = app.config["LOGIN_WINDOW_MINUTES"]
+    assert r.status_code == 429 and f"尝试次数过多，请 {window} 分钟后再试" in r.get_data(as_text=True)
+    assert counted() == base + 2 * limit  # the refused try was not counted

@@ -688,8 +688,8 @@ def render_pdf(header: ListHeader, rows: list[ListRow], progress=None) -> bytes:
     pdf.info["CreationDate"] = pydyf.String(when.strftime("D:%Y%m%d%H%M%S+08'00'"))
     pdf.catalog["Lang"] = pydyf.String("zh-CN")
     out = io.BytesIO()
-    pdf.write(out, version=b"1.7", identifier=hashlib.md5(clean(header.title).encode()).hexdigest().encode(),
-              compress=True)
+    identifier = hashlib.md5(clean(header.title).encode(), usedforsecurity=False).hexdigest().encode()  # an id, not a secret
+    pdf.write(out, version=b"1.7", identifier=identifier, compress=True)
     if progress is not None:
         progress(total, total)
     return out.getvalue()
