@@ -7,6 +7,7 @@ unknown, revoked token), 413 (too many records, too big a body), 422 (records by
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 
@@ -206,6 +207,23 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(app, client):
     assert len(json.dumps(body)) > 2000
     r = _post(client, token, body)
     assert r.status_code == 413 and r.get_json()["code"] == "body_too_large"
+    assert _count(ConnectionImport) == 0
+
+
+@pytest.mark.parametrize("extra", [1, 5000])
+def test_a_chunked_body_over_the_limit_is_413_not_broken_json(app, client, extra):
+    # rule: VER-2 -- without Content-Length (Transfer-Encoding: chunked) the body is read one byte past the
+    # limit and refused as too large; before, it was cut at the limit and answered as invalid JSON (400)
+    _, token = _token()
+    limit = app.config["API_MAX_BODY_BYTES"] = 2000
+    ok = json.dumps({"batch_id": "b", "records": []}).encode()
+    body = ok + b" " * (limit + extra - len(ok))  # valid JSON, just too long
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    r = client.post(URL, input_stream=io.BytesIO(body), headers=headers, environ_overrides={"wsgi.input_terminated": True})
+    assert r.status_code == 413 and r.get_json()["code"] == "body_too_large"
+    fits = ok + b" " * (limit - len(ok))  # exactly the limit: read whole, judged on its content
+    r = client.post(URL, input_stream=io.BytesIO(fits), headers=headers, environ_overrides={"wsgi.input_terminated": True})
+    assert r.status_code == 400 and r.get_json()["code"] == "invalid_records"
     assert _count(ConnectionImport) == 0
 
 

@@ -84,11 +84,17 @@ def _read_envelope():
     too_big = error(413, "body_too_large", f"请求体超过 {limit // (1024 * 1024)} MB，请分批提交")
     if request.content_length is not None and request.content_length > limit:
         return None, None, too_big
-    request.max_content_length = limit  # a chunked body without Content-Length stops at the limit too
+    # A chunked body (no Content-Length) is read to one byte past the limit: werkzeug's stream stops at its
+    # maximum without complaint, so a longer body would come back cut short and look like broken JSON.
+    request.max_content_length = limit + 1
     try:
-        body = json.loads(request.get_data(cache=False))
+        data = request.get_data(cache=False)
     except RequestEntityTooLarge:
         return None, None, too_big
+    if len(data) > limit:
+        return None, None, too_big
+    try:
+        body = json.loads(data)
     except (ValueError, RecursionError):
         return None, None, error(400, "invalid_json", "请求体不是有效的 JSON（UTF-8）")
     if not isinstance(body, dict):
