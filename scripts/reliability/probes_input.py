@@ -856,7 +856,10 @@ with app.app_context():
     except Exception as exc:
         out["errors"].append(f"settlement list: {type(exc).__name__}: {str(exc)[:80]}")
 out.update(calls)
-out["maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM is this process's own peak: ru_maxrss would also count the parent's size at fork (Linux keeps
+# the larger of the two across exec), so a harness that grew during F17 read as a heavy renderer.
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+out["maxrss"] = int(hwm[0].split()[1]) * 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps(out))
 '''
 
