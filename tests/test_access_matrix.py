@@ -409,6 +409,22 @@ def test_signal_routes_allow_the_province_and_refuse_the_others(app, login):
     assert sorted(mine) == sorted({k.partition(" ")[0] for k in SIGNAL_ROUTES})
 
 
+# The province's mail outbox: the page, retrying one failed mail (an unknown one is 404 past the role check) and
+# retrying every failed mail (none here: back to the page, 303).
+MAIL_ROUTES = {
+    "province.mail_outbox": ({Role.PROVINCE}, 200),
+    "province.mail_retry": ({Role.PROVINCE}, 404),
+    "province.mail_retry_all": ({Role.PROVINCE}, 303),
+}
+
+
+def test_mail_routes_allow_the_province_and_refuse_the_others(app, login):
+    # rule: ROLE-8, ROLE-6
+    _check_route_table(app, login, MAIL_ROUTES)
+    mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ == "blueprints.province.mail"]
+    assert sorted(mine) == sorted(MAIL_ROUTES)
+
+
 # Supplier evaluation (SUP-3): the enterprise rates its supplier, the province's scorecards, xlsx and
 # award, the public supplier page. An unknown record is 404 past the role check.
 EVALUATION_ROUTES = {

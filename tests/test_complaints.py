@@ -94,6 +94,42 @@ def test_contact_and_supplier_are_optional(app, client):
     assert _complaint(number).contact == "someone@example.com"
 
 
+def test_a_new_message_notifies_each_active_province_account_once(app, client, login):
+    # rule: SUP-5 -- the province answers or forwards every message: each account acting for it hears of it once
+    officers = [make_user(Role.PROVINCE), make_user(Role.PROVINCE)]
+    operator = make_user(Role.OPERATOR)  # no city: acts for the province
+    others = [make_user(Role.PROVINCE, is_active=False), make_user(Role.OPERATOR, city_code=GZ),
+              make_user(Role.CITY, city_code=GZ), make_user(Role.EXPERT), make_user(Role.ENTERPRISE),
+              make_user(Role.SUPPLIER)]
+    db.session.commit()
+    number = _leave(client, category="report")
+    c = _complaint(number)
+    notes = db.session.execute(db.select(Notice).order_by(Notice.user_id)).scalars().all()
+    assert [n.user_id for n in notes] == sorted(u.id for u in [*officers, operator])  # one each, nobody else
+    for n in notes:
+        assert n.title == "收到新的公众留言，请按期答复或转交地市" and n.read_at is None
+        assert number in n.body and "举报" in n.body and f"答复期限 {c.due_on:%Y-%m-%d}" in n.body
+        assert n.link == f"/province/complaints/{c.id}"
+        assert PHONE not in n.body and TEXT not in n.body  # the notice names the message; its page shows it
+    r = login(officers[0]).get(notes[0].link)
+    assert r.status_code == 200 and number in r.get_data(as_text=True)
+
+    second = _complaint(_leave(client, category="consult", text="请问服务券可以跨年度使用吗？谢谢。"))
+    per_user = db.session.execute(db.select(Notice.user_id, db.func.count()).where(
+        Notice.link == f"/province/complaints/{second.id}").group_by(Notice.user_id)).all()
+    assert sorted(per_user) == sorted((u.id, 1) for u in [*officers, operator])
+    assert not db.session.execute(db.select(Notice).where(Notice.user_id.in_([u.id for u in others]))).first()
+
+
+def test_a_refused_message_notifies_nobody(app, client):
+    # rule: SUP-5 -- nothing is saved, so nobody is told
+    make_user(Role.PROVINCE)
+    db.session.commit()
+    r = client.post("/public/messages/new", data=_form(client, text="太短"), content_type="multipart/form-data")
+    assert r.status_code == 422
+    assert db.session.execute(db.select(db.func.count(Notice.id))).scalar_one() == 0
+
+
 def _refused(r, typed=TEXT):
     assert r.status_code == 422
     html = r.get_data(as_text=True)
@@ -281,6 +317,9 @@ def test_the_province_forwards_to_a_city_which_answers_and_another_city_cannot_s
     notice = db.session.execute(db.select(Notice).where(Notice.user_id == shenzhen.id)).scalar_one()
     assert number in notice.body and notice.link == url
     assert db.session.execute(db.select(Notice).where(Notice.user_id == guangzhou.id)).first() is None
+    # the province heard of the message once, when it was left; forwarding it tells only the city
+    assert db.session.execute(db.select(Notice.link).where(Notice.user_id == province.id)).scalars().all() == [
+        f"/province/complaints/{c.id}"]
 
     assert gz.get(url).status_code == 404 and number not in gz.get("/city/complaints").get_data(as_text=True)
     assert gz.post(url, data={"action": "answer", "answer": "越权答复的内容"}).status_code == 404

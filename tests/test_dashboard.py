@@ -223,7 +223,7 @@ def test_query_count_does_not_grow_with_cities_or_rows(province):
     assert big == small and big_xlsx == small_xlsx
     # A view after a change recomputes the figures and stores them for every worker (claim and
     # store: core/snapshots.py); a second view reads the stored figures in a few queries.
-    assert small <= 30, small
+    assert small <= 31, small  # 31: the REL-2 netting query (payout.paid_net_of_recoveries) joined the figures
     assert _count_queries(lambda: c.get("/province/dashboard")) <= 10
     # The figures themselves are a handful of aggregate queries.
     assert _count_queries(lambda: dashboard.city_figures(today().year)) <= 8

@@ -15,7 +15,7 @@ import time_machine
 from aiosmtpd.controller import Controller
 
 from blueprints.core import mail, notices, registration, timeutil
-from models import MailOutbox, MailStatus, Notice, RegStatus, Role, db
+from models import Complaint, MailOutbox, MailStatus, Notice, RegStatus, Role, db
 from tests.factories import make_submitted, make_user
 
 
@@ -265,6 +265,100 @@ def test_digest_in_english_for_an_english_official(smtp, app):
     text = body_of(msg)
     assert f"Dear {officer.display_name}," in text and "working days overdue" in text
     assert "Enterprise registration" in text
+
+
+def _message(category="complaint", *, city_code=None, due_on=None, status="open") -> Complaint:
+    from blueprints.core import complaints
+
+    c = Complaint(tracking_no=complaints.tracking_no(), category=category, text="该供应商未按合同提供云服务，请核查。",
+                  status=status, city_code=city_code, due_on=due_on or timeutil.add_working_days(timeutil.today(), 5),
+                  answer="已答复" if status == "answered" else "")
+    db.session.add(c)
+    db.session.flush()
+    return c
+
+
+def test_digest_lists_the_open_messages_forwarded_to_the_city_by_deadline(smtp, app):
+    # rule: SUP-5 -- a city answers what the province forwarded to it: the digest lists those still open
+    city_officer(email="reviewer@gz.example", mail_digest=True)
+    today = timeutil.today()
+    later = _message("consult", city_code="440100", due_on=timeutil.add_working_days(today, 3))
+    overdue = _message("complaint", city_code="440100", due_on=today - dt.timedelta(days=20))
+    elsewhere = _message(city_code="440300")
+    answered = _message(city_code="440100", status="answered")
+    own = _message()  # not forwarded: the province's
+    db.session.commit()
+    assert mail.build_digests() == 1
+    rcpt, msg = smtp.inbox.only()
+    assert rcpt == ["reviewer@gz.example"] and "每日待办：共 2 项，其中超期 1 项" in msg["Subject"]
+    text = body_of(msg)
+    assert text.index(overdue.tracking_no) < text.index(later.tracking_no)  # by deadline, overdue first
+    assert f"留言答复（投诉）：{overdue.tracking_no}" in text and f"留言答复（咨询）：{later.tracking_no}" in text
+    assert "剩 3 个工作日" in text and "超期" in text
+    assert f"https://fwq.example.gov.cn/city/complaints/{overdue.id}" in text
+    for c in (elsewhere, answered, own):
+        assert c.tracking_no not in text
+
+
+def test_digest_lists_the_provinces_own_open_messages_in_each_officials_language(smtp, app):
+    # rule: SUP-5 -- the province answers the messages it has not forwarded
+    make_user(Role.PROVINCE, email="zh@gdei.example", mail_digest=True)
+    make_user(Role.PROVINCE, email="en@gdei.example", mail_digest=True, locale="en")
+    make_user(Role.PROVINCE, email="each@gdei.example")  # one mail per notice: no digest
+    today = timeutil.today()
+    soon = _message("report", due_on=timeutil.add_working_days(today, 1))
+    later = _message("suggestion", due_on=timeutil.add_working_days(today, 6))
+    forwarded = _message(city_code="440100", due_on=timeutil.add_working_days(today, 1))
+    answered = _message(status="answered")
+    db.session.commit()
+    assert mail.build_digests() == 2
+    mails = {m["To"]: body_of(m) for _, m in smtp.inbox.messages}
+    assert set(mails) == {"zh@gdei.example", "en@gdei.example"}
+    zh, en = mails["zh@gdei.example"], mails["en@gdei.example"]
+    assert zh.index(soon.tracking_no) < zh.index(later.tracking_no)
+    assert f"[剩 1 个工作日] 留言答复（举报）：{soon.tracking_no}" in zh
+    assert f"https://fwq.example.gov.cn/province/complaints/{soon.id}" in zh
+    assert forwarded.tracking_no not in zh and answered.tracking_no not in zh
+    assert f"[1 working days left] Public message to answer (report): {soon.tracking_no}" in en
+    assert f"Public message to answer (suggestion): {later.tracking_no}" in en
+
+
+def test_a_new_public_message_mails_the_province_in_each_officials_language(smtp, app):
+    # rule: SUP-5 -- the notice goes by mail too, its fixed title translated; a digest reader waits for the digest
+    from blueprints.core import complaints
+
+    make_user(Role.PROVINCE, email="zh@gdei.example")
+    make_user(Role.PROVINCE, email="en@gdei.example", locale="en")
+    make_user(Role.PROVINCE, email="digest@gdei.example", mail_digest=True)
+    db.session.commit()
+    with app.test_request_context():
+        c = complaints.create(complaints.ComplaintInput(category="complaint", text="该供应商未按合同提供云服务，请核查。"))
+        db.session.commit()
+    subjects = {m["To"]: m["Subject"] for _, m in smtp.inbox.messages}
+    assert subjects == {
+        "zh@gdei.example": "[广东省工业互联网应用服务平台] 收到新的公众留言，请按期答复或转交地市",
+        "en@gdei.example": "[Guangdong Industrial Internet Application Service Platform] "
+                           "A new public message: answer it before the deadline or forward it to a city"}
+    for _, m in smtp.inbox.messages:
+        assert c.tracking_no in body_of(m) and f"https://fwq.example.gov.cn/province/complaints/{c.id}" in body_of(m)
+
+
+def test_digest_messages_cost_one_query_whatever_their_number(app, count_queries):
+    # rule: SUP-5 -- set-based: no query per message
+    officer = city_officer()
+    _message(city_code="440100")
+    db.session.commit()
+    with app.test_request_context():
+        mail.digest_items(officer)  # warm
+        with count_queries() as q1:
+            assert len(mail.digest_items(officer)) == 1
+        for i in range(8):
+            _message(city_code="440100", due_on=timeutil.add_working_days(timeutil.today(), i))
+        db.session.commit()
+        db.session.refresh(officer)  # loaded, as it was before the first count
+        with count_queries() as q2:
+            assert len(mail.digest_items(officer)) == 9
+    assert len(q1.statements) == len(q2.statements), q2.statements
 
 
 # --------------------------------------------------------------------------- the account page

@@ -253,15 +253,18 @@ def _payout_page(period: str | None, status: int = 200, **ctx):
         held = db.session.execute(db.select(db.func.count(), db.func.coalesce(db.func.sum(ListEntry.amount_fen), 0))
                                   .where(ListEntry.city_code == current_user.city_code,
                                          ListEntry.status == EntryStatus.HELD)).one()
-    budgets = {}
+    budgets, paid = {}, None
     if period:
         budgets = {b.kind: b for b in db.session.execute(db.select(Budget).where(
             Budget.city_code == current_user.city_code, Budget.period == period)).scalars()}
+        # rule: REL-2 -- paid from this period's budgets net of audit recoveries (the province overview's query)
+        paid = payout.paid_net_of_recoveries(Budget.period == period, Budget.city_code == current_user.city_code
+                                             ).get(current_user.city_code)
     batches = db.session.execute(db.select(PayoutBatch).where(PayoutBatch.city_code == current_user.city_code)
                                  .order_by(PayoutBatch.id.desc()).limit(10)).scalars().all()
     ctx.setdefault("error", "")
     return page("city/payout.html", status=status, period=period, periods=periods, period_label=period_label_shown,
-                alloc=alloc, names=names, budgets=budgets, held=held, batches=batches,
+                alloc=alloc, names=names, budgets=budgets, paid=paid, held=held, batches=batches,
                 fingerprint=payout.fingerprint(alloc) if alloc else "", **ctx)
 
 

@@ -2,7 +2,8 @@
 
 Anyone leaves a message (咨询, 投诉, 举报 or 建议), optionally about a supplier, with optional files and
 an optional contact; it gets a tracking number ("LY" + 10 characters of an unambiguous alphabet) and an
-answer deadline of ANSWER_DAYS working days (SLA-4 calendar). The province answers it, or forwards it to
+answer deadline of ANSWER_DAYS working days (SLA-4 calendar). Every account acting for the province gets a
+notice of it (and its mail, or the daily digest lists it). The province answers it, or forwards it to
 a city, which then answers it (the province still may). A complaint or report about a supplier is
 answered with a verdict (upheld or not); an upheld one counts in the supplier's evaluation (SUP-3, read by
 blueprints/core/evaluation.py). The sender reads the answer by the tracking number, never anyone's contact.
@@ -34,6 +35,7 @@ OPEN, ANSWERED = "open", "answered"
 CATEGORIES = {"consult": "咨询", "complaint": "投诉", "report": "举报", "suggestion": "建议"}
 VERDICT_CATEGORIES = ("complaint", "report")  # about a supplier, these are answered upheld or not
 STATUS_LABELS = {OPEN: "办理中", ANSWERED: "已答复"}
+NEW_MESSAGE_TITLE = "收到新的公众留言，请按期答复或转交地市"  # stored in Chinese; the mail translates it (.po)
 TRACKING_RE = re.compile(rf"^LY[{TRACKING_ALPHABET}]{{10}}$")
 # Who left a message, as the audit trail names them: the sender has no account (the address is recorded).
 SENDER = SimpleNamespace(id=None, display_name="公众留言人", role="", body="")
@@ -120,7 +122,21 @@ def create(data: ComplaintInput, files=()) -> Complaint:
         f.owner_type, f.owner_id = "complaint", c.id
     audit.record("complaint", c.id, "complaint_submit", actor=SENDER, data={
         "tracking_no": c.tracking_no, "category": c.category, "supplier_id": c.supplier_id, "files": len(files)})
+    # rule: SUP-5 -- the province answers (or forwards) every message: each of its officers hears of it once
+    notices.notify_users(province_user_ids(), title=NEW_MESSAGE_TITLE,
+                         body=f"受理编号 {c.tracking_no}（{CATEGORIES.get(c.category, c.category)}），"
+                              f"答复期限 {c.due_on:%Y-%m-%d}。",
+                         link=link("province.complaint_detail", c_id=c.id))
     return c
+
+
+def province_user_ids() -> list[int]:
+    """The active accounts acting for the province: its officers, and operators with no city (they exercise
+    the province's permissions, as a city's operators get the city's notices)."""
+    from models import User
+
+    acting = db.or_(User.role == Role.PROVINCE, db.and_(User.role == Role.OPERATOR, User.city_code.is_(None)))
+    return list(db.session.execute(db.select(User.id).where(User.is_active.is_(True), acting)).scalars())
 
 
 def needs_verdict(c: Complaint) -> bool:

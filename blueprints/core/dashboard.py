@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _t
 from sqlalchemy import String, and_, case, cast, func, literal, or_
 
-from blueprints.core import audit
+from blueprints.core import audit, payout
 from blueprints.core.catalog import conflicts_as_409
 from blueprints.core.timeutil import today
 from models import (
@@ -137,6 +137,10 @@ class CityRow:
     budget_used_fen: int = 0
     pilot_fen: int = 0
     pilot_used_fen: int = 0
+    # Paid from the year's budgets (face value and bonus), audit recoveries on it, and net (REL-2).
+    payout_paid_fen: int = 0
+    recovered_fen: int = 0
+    net_paid_fen: int = 0
 
     @property
     def overdue(self) -> int:
@@ -254,6 +258,15 @@ def city_figures(year: int, city_code: str | None = None, on: dt.date | None = N
             _sum_if(pilot, b.cap_fen), _sum_if(pilot, b.committed_fen),
         ).where(_budget_period_of_year(year), only(b.city_code)).group_by(b.city_code)
     ), ["budget_fen", "budget_used_fen", "pilot_fen", "pilot_used_fen"])
+
+    # rule: REL-2 -- what was paid from the year's budgets net of audit recoveries: the province payout
+    # overview's query (payout.paid_net_of_recoveries). Kept in the snapshot with the paid figures, so a
+    # recovery (an audited change, like a payment) moves the change mark and shows on the next view.
+    for code, paid in payout.paid_net_of_recoveries(_budget_period_of_year(year), only(b.city_code)).items():
+        row = rows.get(code)
+        if row is not None:
+            row.payout_paid_fen, row.recovered_fen = paid["paid_fen"], paid["recovered_fen"]
+            row.net_paid_fen = paid["net_paid_fen"]
 
     figs = Figures(year=year, rows=list(rows.values()), province_overdue=province_overdue)
     for name in NUMERIC_FIELDS:

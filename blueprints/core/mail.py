@@ -12,7 +12,8 @@
   exponential backoff, and after MAIL_MAX_ATTEMPTS it is failed: logged as an error and counted by
   `flask mail status`.
 - build_digests() (`flask mail digest`, daily from cron): for each official who chose the digest,
-  one mail listing the items waiting in their queues, overdue first, with the working days left.
+  one mail listing the items waiting in their queues (registrations, reviews, open public messages),
+  overdue first, with the working days left.
 - The text is in the recipient's language: Chinese, or English when the account's language is English.
 """
 from __future__ import annotations
@@ -349,12 +350,37 @@ def _expert_items(user) -> list[DigestItem]:
             for s in db.session.execute(stmt).scalars()]
 
 
+# The queue a public message waits in, by its category (gettext at rendering, like the other labels).
+COMPLAINT_LABELS = {"consult": "留言答复（咨询）", "complaint": "留言答复（投诉）", "report": "留言答复（举报）",
+                    "suggestion": "留言答复（建议）"}
+
+
+def _complaint_items(user) -> list[DigestItem]:
+    """Open public messages to answer: for a city, those the province forwarded to it; for the province, those
+    not forwarded (its own queue). One query, by deadline."""
+    # rule: SUP-5
+    from blueprints.core.complaints import OPEN
+    from models import Complaint
+
+    if user.acting_role == Role.CITY:
+        where, endpoint = Complaint.city_code == user.city_code, "city.complaint_detail"
+    else:
+        where, endpoint = Complaint.city_code.is_(None), "province.complaint_detail"
+    rows = db.session.execute(
+        db.select(Complaint.id, Complaint.tracking_no, Complaint.category, Complaint.due_on)
+        .where(Complaint.status == OPEN, where).order_by(Complaint.due_on, Complaint.id)
+        .limit(DIGEST_MAX_ITEMS + 1)).all()
+    return [DigestItem(COMPLAINT_LABELS.get(category, "留言答复"), number, due_on, url_for(endpoint, c_id=ident))
+            for ident, number, category, due_on in rows]
+
+
 def digest_items(user) -> list[DigestItem]:
     """What waits for this official in their queues, overdue first, then by the working days left."""
     role = user.acting_role
     items: list[DigestItem] = []
     if role in (Role.CITY, Role.PROVINCE):
         items += _registration_items(user)
+        items += _complaint_items(user)
     if role == Role.CITY:
         items += _city_review_items(user)
     if role == Role.EXPERT:
@@ -385,7 +411,8 @@ def render_digest(user, items: list[DigestItem], unread: int) -> tuple[str, str]
         lines = [gettext("%(name)s，您好：", name=user.display_name or user.username), "",
                  gettext("以下是您队列中等待处理的事项，超期的在前。"), ""]
         for i in items[:DIGEST_MAX_ITEMS]:
-            lines += [f"- [{days_left_text(i.days_left)}] {gettext(i.label)}：{i.name}", f"  {_absolute(i.link)}"]
+            lines += [f"- [{days_left_text(i.days_left)}] {gettext(i.label)}{gettext('：')}{i.name}",
+                      f"  {_absolute(i.link)}"]
         if len(items) > DIGEST_MAX_ITEMS:
             lines += ["", gettext("另有 %(n)s 项未列出，请登录平台查看。", n=len(items) - DIGEST_MAX_ITEMS)]
         if unread:

@@ -564,6 +564,33 @@ def record_payment(entry: ListEntry, user, paid_on: dt.date | None, bank_ref: st
                        link=link("supplier.settlement_detail", st_id=st.id))
 
 
+# --------------------------------------------------------------------------- paid, net of recoveries (REL-2)
+
+
+def paid_net_of_recoveries(*where) -> dict[str, dict[str, int]]:
+    """Per city: the entries paid from the budgets `where` selects (conditions on Budget: the period or
+    periods, the city), what was paid, the audit recoveries recorded against those entries and what was
+    paid net of them, in integer fen: {city_code: {paid_count, paid_fen, recovered_fen, net_paid_fen}}.
+
+    One grouped query (recoveries summed per entry first, so an entry recovered twice is counted once).
+    The province's payout overview and a city's own figures and payout page all read it."""
+    from models import Recovery
+
+    # rule: REL-2 -- recoveries on entries paid from the budgets are netted out of what was paid
+    recovered = (db.select(Recovery.entry_id, db.func.sum(Recovery.amount_fen).label("fen"))
+                 .group_by(Recovery.entry_id).subquery())
+    out: dict[str, dict[str, int]] = {}
+    for code, n, paid, back in db.session.execute(
+            db.select(Budget.city_code, db.func.count(ListEntry.id), db.func.sum(ListEntry.amount_fen),
+                      db.func.sum(recovered.c.fen))
+            .select_from(ListEntry).join(Budget, Budget.id == ListEntry.budget_id)
+            .outerjoin(recovered, recovered.c.entry_id == ListEntry.id)
+            .where(ListEntry.status == EntryStatus.PAID, *where).group_by(Budget.city_code)):
+        paid, back = int(paid or 0), int(back or 0)
+        out[code] = {"paid_count": int(n), "paid_fen": paid, "recovered_fen": back, "net_paid_fen": paid - back}
+    return out
+
+
 # --------------------------------------------------------------------------- where am I
 
 

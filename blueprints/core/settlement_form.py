@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy.orm.attributes import flag_modified
 
 from blueprints.core import audit, money, uploads
 from blueprints.core.settlement import (
-    ENTITY, EDITABLE, InvoiceRow, PaymentRow, digits, file_shas, reading_to_dict,
+    ENTITY, EDITABLE, InvoiceRow, PaymentRow, digits, file_shas, reading_to_dict, row_labels,
 )
 from blueprints.core.timeutil import today
 from blueprints.core.workflow import NotAllowed
@@ -37,6 +38,8 @@ class Parsed:
     unit: str = "yuan"
     note: str = ""
     prefilled: set[str] = field(default_factory=set)  # field names an invoice file filled in
+    stored: dict[str, int] = field(default_factory=dict)  # file kind -> files this save stored
+    refused_files: dict[str, tuple[str, str]] = field(default_factory=dict)  # field name -> (file name, reason)
 
 
 def _date(text: str, name: str, errors: dict) -> dt.date | None:
@@ -184,12 +187,58 @@ def _store(st, storage, kind, user, field_name, p: Parsed):
     kept, while the rest of the form is saved."""
     if storage is None or not storage.filename:
         return None
+    name = uploads.safe_filename(storage.filename) or "未命名文件"
     try:
-        return uploads.save_upload(storage, kind=kind, owner_type=ENTITY, owner_id=st.id, user_id=user.id,
-                                   quota=FILE_QUOTA)
+        f = uploads.save_upload(storage, kind=kind, owner_type=ENTITY, owner_id=st.id, user_id=user.id,
+                                quota=FILE_QUOTA)
     except uploads.UploadError as exc:
-        p.errors[field_name] = f"文件未保存：{exc}"
+        p.errors[field_name] = f"文件“{name}”未保存：{exc}"
+        p.refused_files[field_name] = (name, str(exc))
         return None
+    p.stored[kind] = p.stored.get(kind, 0) + 1
+    return f
+
+
+# Names of the form's fields as the "saved / not saved" banner and the error summary say them.
+FIELD_NAMES = {
+    "inv": {"number": "发票号码", "code": "发票代码", "date": "开票日期", "seller_name": "销售方名称",
+            "seller_uscc": "销售方统一社会信用代码", "total": "价税合计", "file": "发票文件"},
+    "pay": {"date": "付款日期", "payee": "收款方名称", "account": "收款账号", "amount": "金额", "file": "付款凭证文件"},
+}
+PLACES = {"acceptance_file": "验收报告", "other_file": "其他材料"}
+
+
+def problems(st: Settlement, p: Parsed) -> list[tuple[str, str, str]]:
+    """Every refused field and file as (input id, what it is, why): "发票第 2 行的文件“x.pdf”" with the
+    upload's reason, "发票第 1 行的发票号码" with the format error; in the form's order."""
+    labels = row_labels(st)
+    out = []
+    for name, message in p.errors.items():
+        key, _sep, suffix = name.rpartition("-")
+        place = _(PLACES[name]) if name in PLACES else labels.get(key, "")
+        if name in p.refused_files:
+            file_name, reason = p.refused_files[name]
+            out.append((name, _("%(place)s的文件“%(name)s”", place=place, name=file_name), reason))
+        elif place:
+            what = FIELD_NAMES.get(key.partition("-")[0], {}).get(suffix)
+            out.append((name, _("%(place)s的%(field)s", place=place, field=_(what)) if what else place, message))
+        else:
+            out.append((name, "", message))
+    return out
+
+
+def saved_items(p: Parsed) -> list[str]:
+    """What a save kept, for the banner: the files it stored by kind and count, and the typed values."""
+    out = []
+    for kind, text in (("invoice", "发票 %(n)s 张"), ("payment_proof", "付款凭证 %(n)s 份"),
+                       ("acceptance_report", "验收报告"), ("settlement_other", "其他材料 %(n)s 份")):
+        if p.stored.get(kind):
+            out.append(_(text, n=p.stored[kind]) if "%(n)s" in text else _(text))
+    typed = any(v for k, v in p.texts.items() if k not in p.errors) or p.note
+    if typed:
+        field_errors = any(k not in p.refused_files for k in p.errors)
+        out.append(_("其余填写内容") if field_errors else _("填写的内容"))
+    return out
 
 
 LABELS = {"number": "发票号码", "code": "发票代码", "issued_on": "开票日期", "seller_name": "销售方名称",

@@ -343,6 +343,7 @@ ACTION_LABELS = {
     "second_factor": "完成两步验证", "two_factor_enrol": "启用两步验证", "two_factor_off": "关闭两步验证",
     "two_factor_reset": "重置两步验证", "recovery_codes_renew": "重新生成恢复码", "devices_forget": "忘记记住的设备",
     "mail_settings": "修改邮件通知设置",
+    "mail_retry": "重新发送邮件", "mail_retry_all": "重新发送全部失败邮件",  # the province's mail outbox page
     # colleagues
     "team_invite": "邀请同事", "team_invite_renew": "重新生成邀请链接", "team_join": "接受邀请并启用账号",
     "team_disable": "停用成员", "team_enable": "启用成员", "team_roles": "修改成员权限",

@@ -50,7 +50,10 @@ def _load(st_id: int) -> Settlement:
     return st
 
 
-def _context(st: Settlement, p: sform.Parsed, *, notes=(), error: str | None = None) -> dict:
+def _context(st: Settlement, p: sform.Parsed, *, notes=(), error: str | None = None, kept=None,
+             submitting: bool = False) -> dict:
+    """`kept`: after a save that refused something, what it saved (sform.saved_items), for the banner that
+    says what was saved and what was not (each refused field or file with its reason)."""
     checked = flow.checks(st, p.invoices, p.payments, has_acceptance=st.acceptance_file_id is not None)
     files = {f.id: f for f in _files(st)}
     row_files = {f"inv-{i.id}": files.get(i.file_id) for i in st.invoices}
@@ -58,7 +61,8 @@ def _context(st: Settlement, p: sform.Parsed, *, notes=(), error: str | None = N
     return dict(st=st, v=st.voucher, p=p, checked=checked, row_notes=dict(notes), error=error, row_files=row_files,
                 labels=flow.row_labels(st), files=files, others=flow.other_files(st),
                 problem=flow.filing_problem(st), nonce=security.new_nonce(), today=today(),
-                reasons_by_row=_reasons_by_row(st))
+                reasons_by_row=_reasons_by_row(st), problems=sform.problems(st, p), kept=kept,
+                submitting=submitting)
 
 
 def _files(st: Settlement) -> list[StoredFile]:
@@ -142,9 +146,9 @@ def settlement_edit(st_id: int):
         resp.headers["HX-Trigger"] = '{"settlement-saved": true}'  # the checks panel refreshes itself
         return resp
     if p.errors:
-        db.session.commit()  # the well-formed part is kept
-        return _form_page(st, p, 422, notes=notes,
-                          error="其余内容已保存；标红的字段或文件有误，未保存，请修改" + ("后再提交" if do == "submit" else ""))
+        # The well-formed part is kept; the banner says what was saved and what was not, and why.
+        db.session.commit()
+        return _form_page(st, p, 422, notes=notes, kept=sform.saved_items(p), submitting=do == "submit")
     if do == "submit":
         return _submit(st, p, notes)
     db.session.commit()

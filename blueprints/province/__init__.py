@@ -14,3 +14,4 @@ from blueprints.province import supervision  # noqa: E402,F401  (spot checks, re
 from blueprints.province import signals  # noqa: E402,F401  (fraud signals per city)
 from blueprints.province import evaluation  # noqa: E402,F401  (supplier evaluation and awards, SUP-3)
 from blueprints.province import complaints  # noqa: E402,F401  (public messages and complaints, SUP-5)
+from blueprints.province import mail  # noqa: E402,F401  (the mail outbox: failed mails, retry)

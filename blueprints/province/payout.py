@@ -85,15 +85,18 @@ def overview(period: str, on: dt.date | None = None) -> tuple[list[tuple[City, d
         if kind in ("general", "pilot"):
             row(code)[f"{kind}_cap"] += cap
             row(code)[f"{kind}_committed"] += committed
-    # rule: PAY-1 -- paid, and committed but not paid yet, against the period's budgets
-    for code, status, n, fen in db.session.execute(
-            db.select(Budget.city_code, ListEntry.status, db.func.count(), db.func.sum(ListEntry.amount_fen))
+    # rule: PAY-1 -- committed but not paid yet against the period's budgets
+    for code, n, fen in db.session.execute(
+            db.select(Budget.city_code, db.func.count(), db.func.sum(ListEntry.amount_fen))
             .join(Budget, Budget.id == ListEntry.budget_id)
-            .where(Budget.period == period, ListEntry.status.in_((EntryStatus.PAID, EntryStatus.COMMITTED)))
-            .group_by(Budget.city_code, ListEntry.status)):
-        key = "paid" if status == EntryStatus.PAID else "unpaid"
-        row(code)[f"{key}_count"] += n
-        row(code)[f"{key}_fen"] += int(fen or 0)
+            .where(Budget.period == period, ListEntry.status == EntryStatus.COMMITTED)
+            .group_by(Budget.city_code)):
+        row(code)["unpaid_count"] += n
+        row(code)["unpaid_fen"] += int(fen or 0)
+    # rule: PAY-1, REL-2 -- paid from the period's budgets, the recoveries on those entries and the net
+    # (the one shared query: a city's own pages read the same figures)
+    for code, paid in payout.paid_net_of_recoveries(Budget.period == period).items():
+        row(code).update(paid)
     # rule: PAY-3, PAY-4 -- waiting now: the conditions of payout.payable(), for every city at once, by the
     # period of the list; those listed before the selected period are carried over into it
     mark = payout.period_key(period)
@@ -108,16 +111,6 @@ def overview(period: str, on: dt.date | None = None) -> tuple[list[tuple[City, d
         if parse_period(listed_in) == listed_in and payout.period_key(listed_in) < mark:
             r["carried_count"] += n
             r["carried_fen"] += int(fen or 0)
-    # rule: REL-2 -- recoveries on entries paid from the period's budgets are netted out of what was paid
-    from models import Recovery
-
-    for code, fen in db.session.execute(
-            db.select(Budget.city_code, db.func.sum(Recovery.amount_fen))
-            .join(ListEntry, ListEntry.id == Recovery.entry_id).join(Budget, Budget.id == ListEntry.budget_id)
-            .where(Budget.period == period).group_by(Budget.city_code)):
-        row(code)["recovered_fen"] += int(fen or 0)
-    for r in figures.values():
-        r["net_paid_fen"] = r["paid_fen"] - r["recovered_fen"]
     # rule: PUB-4 -- held under an unresolved objection
     for code, n, fen in db.session.execute(
             db.select(ListEntry.city_code, db.func.count(), db.func.sum(ListEntry.amount_fen))

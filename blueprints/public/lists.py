@@ -23,7 +23,8 @@ from blueprints.core.application import Refused
 from blueprints.core.cycles import period_label_shown
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.issuance import normalize_code
-from blueprints.core.uploads import UploadError, save_upload
+from blueprints.core.uploads import UploadError, safe_filename, save_upload
+from blueprints.core.uploads import problem as upload_problem
 from blueprints.public import bp
 from models import (
     Enterprise, EntryStatus, ListEntry, ListStatus, Objection, ObjectionEntry, ObjStatus, Role, Settlement,
@@ -146,6 +147,16 @@ def _objection_form(lst: SettlementList, data: payout.ObjectionInput, status: in
                 max_files=MAX_FILES, **ctx)
 
 
+def _file_problems(files) -> list[str]:
+    """Why each chosen file would be refused, by its name (“x.pdf”：reason), without storing anything."""
+    out = []
+    for f in files:
+        problem = upload_problem(f)
+        if problem:
+            out.append(f"“{safe_filename(f.filename) or f.filename}”：{problem}")
+    return out
+
+
 def _save_files(files) -> list:
     """Store the material; UploadError (nothing kept: the caller rolls back) names the file at fault."""
     saved = []
@@ -182,9 +193,13 @@ def _objection_submit(lst: SettlementList):
     if not party and _limited("objection", limit, timedelta(hours=1)):
         return _objection_form(lst, data, 429, errors={"": "提交过于频繁，请一小时后再试"})
     files = [x for x in request.files.getlist("files") if x and x.filename]
+    # rule: PUB-2 -- one pass: the fields and every chosen file are checked together, so one answer names
+    # every problem (a bad file beside a too-short text); nothing is stored while any is left.
     errors = payout.check_objection(lst, data, public=not party)
     if len(files) > MAX_FILES:
         errors["files"] = f"材料最多 {MAX_FILES} 个文件"
+    elif bad := _file_problems(files):
+        errors["files"] = "；".join(bad)
     if errors:
         return _objection_form(lst, data, 422, errors=errors)
     try:
