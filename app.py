@@ -88,6 +88,7 @@ class Config:
     # Second factor (R21): officials must use TOTP (0 only for a local demo); a remembered device skips it.
     TOTP_REQUIRED = _truthy("TOTP_REQUIRED", True)
     TRUSTED_DEVICE_DAYS = 30
+    TOTP_FAILURES_PER_DAY = 20  # wrong codes per account per day, on top of the login limits per window
     # The connection-records API (blueprints/api): requests per token per minute, and the largest body.
     API_RATE_PER_MINUTE = int(os.environ.get("API_RATE_PER_MINUTE", "120"))
     API_MAX_BODY_BYTES = 16 * 1024 * 1024

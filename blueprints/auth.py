@@ -213,13 +213,15 @@ def password_change():
         user.password_hash = security.hash_password(form.password.data)
         user.password_changed_at = now()
         user.session_version += 1
+        two_factor.forget_devices(user)  # a new password forgets every remembered device (its cookie no longer opens)
+        two_factor.forget_code_failures(user)
         audit.record("user", user.id, "password_change", actor=user)
         db.session.commit()
         second_factor_done = two_factor.done(user)
         _start_session(user)
         if second_factor_done:  # the new session keeps the second factor this one passed
             two_factor.mark_done(user)
-        flash("密码已修改，其他设备上的登录已失效", "success")
+        flash("密码已修改，其他设备上的登录已失效；记住的设备下次登录时也需要输入验证码", "success")
         return redirect_to(url_for(home_endpoint(user)))
     return page("auth/password.html", form=form, status=422 if request.method == "POST" else 200)
 

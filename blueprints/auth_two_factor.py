@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app, redirect, request, session, url_for
+from flask import current_app, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -17,7 +17,7 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
 
 from blueprints.auth import bp, safe_next
-from blueprints.core import audit, security
+from blueprints.core import audit, notices, security
 from blueprints.core import two_factor as tf
 from blueprints.core.access import ANY_USER, allow
 from blueprints.core.htmx import page, redirect_to, toast
@@ -42,13 +42,32 @@ class ConfirmForm(FlaskForm):
 
 
 def _attempt(user) -> security.Attempt:
-    """Codes are limited like passwords, per account and per address (R24): each try is counted before
-    the code is checked, in one atomic step (security.attempt), so parallel guesses cannot slip past."""
+    """Codes are limited like passwords, per account and per address (R24), and per account per day: each
+    try is counted before the code is checked, in one atomic step (security.attempt), so parallel guesses
+    cannot slip past. A right code takes back only its own try: an attacker who holds the password gains
+    nothing from the owner's next good login."""
     cfg = current_app.config
     window = timedelta(minutes=cfg["LOGIN_WINDOW_MINUTES"])
     return security.attempt(
         security.Limit(f"2fa:user:{user.id}", cfg["LOGIN_LIMIT_PER_ACCOUNT"], window),
-        security.Limit(f"2fa:addr:{request.remote_addr}", cfg["LOGIN_LIMIT_PER_ADDRESS"], window))
+        security.Limit(f"2fa:addr:{request.remote_addr}", cfg["LOGIN_LIMIT_PER_ADDRESS"], window),
+        security.Limit(f"2fa:day:{user.id}", cfg["TOTP_FAILURES_PER_DAY"], timedelta(days=1)))
+
+
+def _wrong_code(user, tried: security.Attempt) -> None:
+    """A wrong code after a right password: when the account's limit is reached, its owner is told (once
+    per window) -- someone who knows the password is guessing."""
+    cfg = current_app.config
+    if tried.before.get(f"2fa:user:{user.id}") != cfg["LOGIN_LIMIT_PER_ACCOUNT"] - 1:
+        return
+    window = timedelta(minutes=cfg["LOGIN_WINDOW_MINUTES"])
+    if security.attempt(security.Limit(f"2fa:told:{user.id}", 1, window)).refused:
+        return
+    notices.notify_users(
+        [user.id], "有人用正确的密码登录您的账号，但多次输错了两步验证码",
+        f"来自地址 {request.remote_addr or '未知'} 的登录输入了正确的密码，但两步验证码多次错误，已暂停其尝试。"
+        "如果这不是您本人，请立即修改密码。", url_for("auth.password_change"))
+    db.session.commit()
 
 
 def _next_url() -> str:
@@ -74,7 +93,6 @@ def two_factor_code():
         method = tf.use_code(user, form.code.data)
         if method:
             security.forget(tried.ids)
-            security.clear(f"2fa:user:{user.id}")
             audit.record("user", user.id, "second_factor", actor=user, data={"method": method})
             token = tf.remember_device(user) if form.remember.data else None
             left = tf.recovery_codes_left(user) if method == "recovery" else None
@@ -86,6 +104,7 @@ def two_factor_code():
             if token:
                 tf.set_device_cookie(resp, token)
             return resp
+        _wrong_code(user, tried)
         error = _("验证码不正确或已使用过，请输入验证器上的新验证码")
     status = 422 if request.method == "POST" else 200
     return page("auth/two_factor_code.html", form=form, error=error, status=status)
@@ -98,9 +117,7 @@ def two_factor_enrol():
     user = current_user._get_current_object()
     if tf.enabled(user):
         return redirect(url_for("auth.two_factor_code") if tf.pending(user) else url_for("auth.two_factor_show"))
-    secret = session.get("totp_setup")
-    if not secret:  # kept in the (signed) session until confirmed, so a reload shows the same QR code
-        secret = session["totp_setup"] = tf.new_secret()
+    secret = tf.setup_secret(user)  # a reload shows the same QR code; the cookie never holds the secret
     form = EnrolForm()
     error = None
     if form.validate_on_submit():
@@ -111,10 +128,9 @@ def two_factor_enrol():
         if tf.code_matches(secret, form.code.data, step):
             codes = tf.enrol(user, secret, step)
             security.forget(tried.ids)
-            security.clear(f"2fa:user:{user.id}")
             audit.record("user", user.id, "two_factor_enrol", actor=user, to_state="totp")
             db.session.commit()
-            session.pop("totp_setup", None)
+            tf.forget_setup()
             tf.mark_done(user)
             return page("auth/two_factor_codes.html", codes=codes, next_url=_next_url(), enrolled=True)
         error = _("验证码不正确，请核对手机时间后输入验证器上的最新验证码")
@@ -144,8 +160,8 @@ def _refusal(user, form):
         return _show_with_error(user, form, _("尝试次数过多，请 %(n)s 分钟后再试", n=tried.minutes), 429)
     if tf.use_code(user, form.code.data):
         security.forget(tried.ids)
-        security.clear(f"2fa:user:{user.id}")
         return None
+    _wrong_code(user, tried)
     return _show_with_error(user, form, _("验证码不正确或已使用过"), 422)
 
 

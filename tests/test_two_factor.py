@@ -11,7 +11,7 @@ import re
 import pyotp
 import time_machine
 
-from models import AuditEvent, RateEvent, RecoveryCode, Role, TrustedDevice, User, db
+from models import AuditEvent, Notice, RateEvent, RecoveryCode, Role, TrustedDevice, User, db
 from tests.factories import PASSWORD, TOTP_SECRET, enrol_totp, make_user, pass_second_factor, totp_code
 
 T0 = dt.datetime(2026, 6, 1, 2, 0, 5, tzinfo=dt.timezone.utc)  # 5 s into a 30 s step
@@ -36,6 +36,9 @@ def test_official_enrols_after_the_password_and_sees_recovery_codes_once(app, cl
     assert "<svg" in page and "启用两步验证" in page
     secret = re.search(r'data-secret="([A-Z2-7]+)"', page).group(1)
     assert secret in client.get("/login/enrol").get_data(as_text=True)  # a reload shows the same secret
+    cookie = client.get_cookie("session").value  # signed, not encrypted: anyone holding it can read it
+    held = app.session_interface.get_signing_serializer(app).loads(cookie)
+    assert secret not in repr(held) and "totp_setup" in held
     wrong = client.post("/login/enrol", data={"code": "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"})
     assert wrong.status_code == 422 and "验证码不正确" in wrong.get_data(as_text=True)
     r = client.post("/login/enrol", data={"code": pyotp.TOTP(secret).now()})
@@ -170,6 +173,14 @@ def test_province_resets_a_second_factor_recorded_and_sessions_end(app, login):
     assert f"user-{officer.id}-reset-2fa" not in ac.get("/province/users?q=lost_phone").get_data(as_text=True)
     city = login(make_user(Role.CITY))
     assert city.post(f"/province/users/{officer.id}/two-factor/reset").status_code == 403
+    told = db.session.execute(db.select(Notice).where(Notice.user_id == officer.id)).scalars().all()
+    assert [n.title for n in told] == ["您账号的两步验证已由省级管理员重置"]
+    ent = enrol_totp(make_user(Role.ENTERPRISE, username="ent_own_factor"))
+    db.session.commit()
+    assert ac.post(f"/province/users/{ent.id}/two-factor/reset").status_code == 303
+    db.session.expire_all()
+    assert db.session.get(User, ent.id).totp_secret == TOTP_SECRET  # an organisation's own factor is its own
+    assert len(_events("two_factor_reset")) == 1
 
 
 def test_enterprise_may_turn_it_on_and_off(app, client):
@@ -271,3 +282,62 @@ def test_account_page_codes_are_counted_before_the_check_and_say_how_long_to_wai
     window = app.config["LOGIN_WINDOW_MINUTES"]
     assert r.status_code == 429 and f"尝试次数过多，请 {window} 分钟后再试" in r.get_data(as_text=True)
     assert counted() == base + 2 * limit  # the refused try was not counted
+
+
+def test_a_password_change_forgets_remembered_devices_and_code_failures(app, client):
+    # R21, R23 -- after a new password (a suspected theft) no remembered browser skips the code
+    officer = enrol_totp(make_user(Role.CITY, username="changes_pw"))
+    db.session.commit()
+    _password(client, "changes_pw")
+    officer.totp_last_step = None
+    db.session.commit()
+    r = client.post("/login/code", data={"code": totp_code(), "remember": "y"})
+    assert r.status_code == 303 and "mfa_device=" in r.headers.get("Set-Cookie", "")
+    other = app.test_client()
+    _password(other, "changes_pw", addr="203.0.113.66")
+    other.post("/login/code", data={"code": "000000" if totp_code() != "000000" else "111111"})
+    assert db.session.execute(db.select(db.func.count(RateEvent.id))
+                              .where(RateEvent.key == f"2fa:day:{officer.id}")).scalar_one() == 1
+    r = client.post("/account/password", data={"current": PASSWORD, "password": "Another-harbour-2027",
+                                               "confirm": "Another-harbour-2027"})
+    assert r.status_code in (302, 303)
+    db.session.expire_all()
+    assert db.session.execute(db.select(TrustedDevice).where(TrustedDevice.user_id == officer.id)).first() is None
+    assert db.session.execute(db.select(RateEvent.id).where(RateEvent.key.in_(
+        [f"2fa:day:{officer.id}", f"2fa:user:{officer.id}"]))).first() is None
+    client.post("/logout")
+    r = client.post("/login", data={"username": "changes_pw", "password": "Another-harbour-2027"},
+                    environ_base={"REMOTE_ADDR": "198.51.100.9"})
+    assert r.headers["Location"] == "/login/code"  # the remembered device no longer skips the code
+
+
+def test_guessing_codes_is_not_reset_by_the_owner_and_the_owner_is_told(app):
+    # R21, R24 -- someone with the password guesses codes from one address; the owner's good login from
+    # another address takes back only its own try, and the owner hears of the guessing once
+    officer = enrol_totp(make_user(Role.CITY, username="guessed_at"))
+    db.session.commit()
+    limit = app.config["LOGIN_LIMIT_PER_ACCOUNT"]
+    thief, owner = app.test_client(), app.test_client()
+    _password(thief, "guessed_at", addr="203.0.113.7")
+    wrong = "000000" if totp_code() != "000000" else "111111"
+    for _ in range(limit - 1):
+        assert thief.post("/login/code", data={"code": wrong}, environ_base={"REMOTE_ADDR": "203.0.113.7"}).status_code == 422
+    _password(owner, "guessed_at")
+    pass_second_factor(owner, db.session.get(User, officer.id))
+    assert owner.get("/city/").status_code == 200
+    assert thief.post("/login/code", data={"code": wrong}, environ_base={"REMOTE_ADDR": "203.0.113.7"}).status_code == 422
+    r = thief.post("/login/code", data={"code": wrong}, environ_base={"REMOTE_ADDR": "203.0.113.7"})
+    assert r.status_code == 429  # the owner's success did not hand the thief fresh tries
+    titles = db.session.execute(db.select(Notice.title).where(Notice.user_id == officer.id)).scalars().all()
+    assert titles == ["有人用正确的密码登录您的账号，但多次输错了两步验证码"]
+
+
+def test_wrong_codes_have_a_daily_cap_per_account(app):
+    # R24 -- besides the window limits, an account takes at most TOTP_FAILURES_PER_DAY wrong codes a day
+    app.config.update(TOTP_FAILURES_PER_DAY=3, LOGIN_LIMIT_PER_ACCOUNT=50, LOGIN_LIMIT_PER_ADDRESS=50)
+    enrol_totp(make_user(Role.CITY, username="daily_cap"))
+    db.session.commit()
+    c = app.test_client()
+    _password(c, "daily_cap")
+    wrong = "000000" if totp_code() != "000000" else "111111"
+    assert [c.post("/login/code", data={"code": wrong}).status_code for _ in range(4)] == [422, 422, 422, 429]

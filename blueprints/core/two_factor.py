@@ -10,6 +10,7 @@ moved forward by one conditional UPDATE, so two workers cannot both accept the s
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -103,8 +104,22 @@ def template_globals() -> dict:
 # --------------------------------------------------------------------------- TOTP
 
 
-def new_secret() -> str:
-    return pyotp.random_base32()  # 32 base32 characters: 160 bits
+def setup_secret(user) -> str:
+    """The secret offered during enrolment, the same on every reload until confirmed or abandoned.
+
+    The session (signed, not encrypted: its cookie is readable) holds only a random nonce; the secret is
+    derived from it with the server's key, so the cookie never shows a secret that will become permanent."""
+    nonce = session.get("totp_setup")
+    if not nonce or len(nonce) > 64:
+        nonce = session["totp_setup"] = secrets.token_urlsafe(16)
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    digest = hmac.new(key, f"totp-setup\0{user.id}\0{nonce}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode()[:32]  # 32 base32 characters: 160 bits
+
+
+def forget_setup() -> None:
+    session.pop("totp_setup", None)
 
 
 def provisioning_uri(user, secret: str) -> str:
@@ -205,6 +220,15 @@ def enrol(user, secret: str, step: int) -> list[str]:
     user.totp_last_step = step
     forget_devices(user)
     return new_recovery_codes(user)
+
+
+def forget_code_failures(user) -> None:
+    """A new password ends any guessing of codes: the account's wrong-code counts start again (the
+    limits' keys are those of auth_two_factor._attempt; the caller commits)."""
+    from blueprints.core import security
+
+    for key in (f"2fa:user:{user.id}", f"2fa:day:{user.id}"):
+        security.clear(key)
 
 
 def turn_off(user) -> None:

@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
-from blueprints.core import audit, security
+from blueprints.core import audit, notices, security
 from blueprints.core.htmx import page, redirect_to, toast
 from blueprints.core.nav import register_nav
 from blueprints.province import bp
@@ -113,12 +113,17 @@ def user_two_factor_reset(user_id: int):
     from blueprints.core import two_factor
 
     user = db.get_or_404(User, user_id)
-    if user.id == current_user.id or not two_factor.enabled(user):
+    # Staff accounts only, as the list shows: an enterprise's or supplier's own second factor is theirs to
+    # turn off (with a code or a recovery code); a reset would leave it password-only for good, unnoticed.
+    if user.role not in {r.value for r in STAFF_ROLES} or user.id == current_user.id or not two_factor.enabled(user):
         toast(_("不能重置该账号的两步验证"), "error")
         return redirect_to(url_for("province.user_list"))
     two_factor.turn_off(user)
     user.session_version += 1  # its sessions end: the next login passes the password, then enrols anew
     audit.record("user", user.id, "two_factor_reset", actor=current_user, from_state="totp", to_state="off")
+    notices.notify_users([user.id], "您账号的两步验证已由省级管理员重置",
+                         "下次登录时请重新绑定验证器。如果这不是您申请的，请立即联系省级管理员并修改密码。",
+                         url_for("auth.two_factor_show"))
     db.session.commit()
     toast(_("已重置账号 %(name)s 的两步验证，其下次登录时需重新绑定", name=user.username), "success")
     return redirect_to(url_for("province.user_list"))
