@@ -127,6 +127,9 @@ def two_factor_enrol():
         step = tf.current_step()
         if tf.code_matches(secret, form.code.data, step):
             codes = tf.enrol(user, secret, step)
+            if codes is None:  # enrolled meanwhile by another request (a double submit): its codes stand
+                db.session.rollback()
+                return redirect(url_for("auth.two_factor_code", next=safe_next(request.args.get("next"))))
             security.forget(tried.ids)
             audit.record("user", user.id, "two_factor_enrol", actor=user, to_state="totp")
             db.session.commit()

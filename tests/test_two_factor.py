@@ -341,3 +341,27 @@ def test_wrong_codes_have_a_daily_cap_per_account(app):
     _password(c, "daily_cap")
     wrong = "000000" if totp_code() != "000000" else "111111"
     assert [c.post("/login/code", data={"code": wrong}).status_code for _ in range(4)] == [422, 422, 422, 429]
+
+
+def test_an_enrolment_confirmed_twice_keeps_the_first_and_its_codes(app, client):
+    # R21 -- a double submit (or a second tab) of the enrolment: the second finds the account enrolled (it
+    # reads the row afresh under a lock) and changes nothing, so the codes the user saw stay the only ones
+    from blueprints.core import two_factor as tf
+
+    officer = make_user(Role.CITY, username="double_enrol")
+    db.session.commit()
+    _password(client, "double_enrol")
+    secret = re.search(r'data-secret="([A-Z2-7]+)"', client.get("/login/enrol").get_data(as_text=True)).group(1)
+    stale = db.session.get(User, officer.id)
+    assert stale.totp_secret is None  # what the second request loaded before the first one committed
+    first = client.post("/login/enrol", data={"code": pyotp.TOTP(secret).now()})
+    shown = re.findall(r"<li><code>([a-z0-9-]{19})</code></li>", first.get_data(as_text=True))
+    stored = db.session.execute(db.select(RecoveryCode.code_hash).where(RecoveryCode.user_id == officer.id)).scalars().all()
+    assert first.status_code == 200 and len(shown) == len(stored) == 10
+    with app.test_request_context():
+        assert tf.enrol(stale, "B" * 32, tf.current_step()) is None
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(User, officer.id).totp_secret == secret
+    after = db.session.execute(db.select(RecoveryCode.code_hash).where(RecoveryCode.user_id == officer.id)).scalars().all()
+    assert sorted(after) == sorted(stored)

@@ -174,8 +174,11 @@ def _hash(value: str) -> str:
     return hashlib.sha256(normalise(value).encode()).hexdigest()
 
 
-def new_recovery_codes(user) -> list[str]:
-    """Replace the user's recovery codes with 10 new ones (about 79 bits each); only hashes are kept."""
+def new_recovery_codes(user, *, locked: bool = False) -> list[str]:
+    """Replace the user's recovery codes with 10 new ones (about 79 bits each); only hashes are kept.
+    Two renewals at once take turns on the user's row, so exactly one set of 10 remains."""
+    if not locked:
+        _lock(user)
     db.session.execute(db.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     codes = ["-".join("".join(secrets.choice(_CODE_ALPHABET) for _ in range(4)) for _ in range(4))
              for _ in range(RECOVERY_CODES)]
@@ -213,13 +216,24 @@ def use_code(user, code: str) -> str | None:
 # --------------------------------------------------------------------------- enrolment and turning off
 
 
-def enrol(user, secret: str, step: int) -> list[str]:
-    """Save a confirmed secret (the confirming code's step is spent); returns the new recovery codes."""
+def _lock(user) -> None:
+    """Hold the user's row (PostgreSQL: FOR UPDATE; SQLite: a POST already holds the write lock) and read it
+    afresh, so two requests changing the second factor at once take turns and see each other's result."""
+    db.session.execute(db.select(User.id).where(User.id == user.id).with_for_update())
+    db.session.refresh(user)
+
+
+def enrol(user, secret: str, step: int) -> list[str] | None:
+    """Save a confirmed secret (the confirming code's step is spent); returns the new recovery codes, or
+    None when another request enrolled the account meanwhile (its codes stand; nothing is changed)."""
+    _lock(user)
+    if user.totp_secret:
+        return None
     user.totp_secret = secret
     user.totp_enabled_at = now()
     user.totp_last_step = step
     forget_devices(user)
-    return new_recovery_codes(user)
+    return new_recovery_codes(user, locked=True)
 
 
 def forget_code_failures(user) -> None:
