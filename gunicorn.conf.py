@@ -75,11 +75,11 @@ def post_fork(server, worker):
     # processes corrupts both), and a frozen GC generation keeps p99 low.
     if preload_app:
         app = server.app.wsgi()
-        with app.app_context():
-            from models import db
-
-            for engine in db.engines.values():
-                engine.dispose(close=False)
+        ext = getattr(app, "extensions", {}).get("sqlalchemy")  # the app's own, or the bench baseline's
+        if ext is not None:
+            with app.app_context():
+                for engine in ext.engines.values():
+                    engine.dispose(close=False)
     gc.freeze()
 
 
