@@ -142,6 +142,15 @@ def _configure_engine(app: Flask) -> None:
             conn.exec_driver_sql(begin_sql())
 
 
+def _check_config(app: Flask) -> None:
+    """Refuse to start in production on settings that would be unsafe (tests and debug runs are spared)."""
+    if app.config.get("TESTING") or app.config.get("DEBUG"):
+        return
+    if app.config.get("SMTP_HOST") and not app.config.get("PUBLIC_BASE_URL"):
+        # Mail links are built from PUBLIC_BASE_URL, never from the request's Host header (blueprints/core/mail.py).
+        raise RuntimeError("PUBLIC_BASE_URL must be set when SMTP_HOST is: the links in e-mails are built from it")
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), static_folder="static")
     app.config.from_object(Config)
@@ -149,6 +158,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = _database_url()
     if overrides:
         app.config.update(overrides)
+    _check_config(app)
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     opts = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if uri.startswith("sqlite"):

@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TelField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
 
-from blueprints.core import security, team
+from blueprints.core import mail, security, team
 from blueprints.core.access import allow, public
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.nav import home_endpoint, register_nav
@@ -32,10 +32,15 @@ class InviteForm(FlaskForm):
     phone = TelField(_l("手机号"), validators=[DataRequired(_l("请输入手机号")),
                                               Regexp(r"^1\d{10}$", message=_l("请输入 11 位手机号"))],
                      render_kw={"inputmode": "tel", "autocomplete": "off"})
-    email = EmailField(_l("电子邮箱（选填）"), validators=[
-        Optional(), Length(max=120), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("电子邮箱格式不正确"))],
-        render_kw={"inputmode": "email", "autocomplete": "off"})
+    email = EmailField(_l("电子邮箱（选填）"), validators=[Optional(), Length(max=120)],
+                       render_kw={"inputmode": "email", "autocomplete": "off"})
     signatory = BooleanField(_l("法定代表人或授权签字人（可提交申请、作出声明和承诺）"))
+
+    def validate_email(self, field) -> None:
+        # The strict check of the account page (blueprints/auth_account.py): what the mail can be sent to.
+        field.data = (field.data or "").strip()
+        if field.data and not mail.valid_email(field.data):
+            raise ValidationError(_l("请输入有效的电子邮箱地址，例如 name@example.com"))
 
 
 class AcceptForm(FlaskForm):
@@ -57,7 +62,9 @@ class AcceptForm(FlaskForm):
 
 def _members_page(form=None, link=None, error=None, status=200):
     user = current_user._get_current_object()
-    return page("team/members.html", members=team.members(user), invites=team.pending_invites(user),
+    invites = team.pending_invites(user)
+    return page("team/members.html", members=team.members(user), invites=invites,
+                revoked={uid for uid, inv in invites.items() if team.is_revoked(inv)},
                 form=form or InviteForm(), link=link, error=error, me=user, status=status)
 
 
@@ -88,7 +95,9 @@ def invite():
         return _members_page(form=form, error=str(e), status=422)
     db.session.commit()
     # The link is shown once (only its hash is stored): the manager passes it on to the colleague.
-    return _members_page(link=url_for("team.accept", token=token, _external=True))
+    # A blank form below it, so the colleague just invited is not offered for a second invitation.
+    return _members_page(form=InviteForm(formdata=None),
+                         link=url_for("team.accept", token=token, _external=True))
 
 
 def _on_member(member_id: int, change):
@@ -112,6 +121,17 @@ def renew(member_id: int):
     if token is None:
         return member
     return _members_page(link=url_for("team.accept", token=token, _external=True))
+
+
+@bp.route("/team/<int:member_id>/revoke", methods=["POST"])
+@allow(*ORG)
+def revoke(member_id: int):
+    """Withdraw an invitation not yet accepted: the link stops working, the account is never enabled."""
+    done, member = _on_member(member_id, lambda admin, m: team.revoke_invite(admin, m) or True)
+    if done is None:
+        return member
+    flash(_("已撤销对 %(name)s 的邀请，邀请链接已失效", name=member.display_name), "success")
+    return redirect_to(url_for("team.members"))
 
 
 @bp.route("/team/<int:member_id>/active", methods=["POST"])
@@ -151,7 +171,9 @@ def accept(token: str):
         return page("team/accept.html", invite=None, form=None, status=404)
     form = AcceptForm(inv.user.username)
     if form.validate_on_submit():
-        team.accept(inv, form.password.data)
+        if team.accept(inv, form.password.data) is None:  # used (or revoked) at the same moment elsewhere
+            db.session.rollback()
+            return page("team/accept.html", invite=None, form=None, status=404)
         db.session.commit()
         flash(_("账号已启用，请用新密码登录"), "success")
         return redirect_to(url_for("auth.login"))

@@ -59,6 +59,7 @@
   // Amount unit switch hints and other progressive bits hook here.
   document.body.addEventListener("htmx:responseError", function (evt) {
     var xhr = evt.detail.xhr;
-    if (xhr && !xhr.getResponseHeader("HX-Trigger")) showToast("操作失败（" + xhr.status + "）", "error");
+    var failed = document.body.getAttribute("data-failed-text") || "操作失败（%s）";  // in the page's language
+    if (xhr && !xhr.getResponseHeader("HX-Trigger")) showToast(failed.replace("%s", xhr.status), "error");
   });
 })();

@@ -579,3 +579,26 @@ FIRST_USE_ROUTES = {
 def test_first_use_routes_allow_their_role_and_refuse_the_others(app, login):
     # rule: ROLE-8, ROLE-2, ROLE-3, APP-1
     _check_route_table(app, login, FIRST_USE_ROUTES)
+
+
+# Colleagues (单位成员): the members page and a manager's changes, for enterprises and suppliers alike. An
+# unknown member is a 404 past the role check; an empty invitation form is a 422.
+TEAM_ROUTES = {
+    "team.members": ({Role.ENTERPRISE, Role.SUPPLIER}, 200),
+    "team.invite": ({Role.ENTERPRISE, Role.SUPPLIER}, 422),
+    "team.renew": ({Role.ENTERPRISE, Role.SUPPLIER}, 404),
+    "team.revoke": ({Role.ENTERPRISE, Role.SUPPLIER}, 404),
+    "team.set_active": ({Role.ENTERPRISE, Role.SUPPLIER}, 404),
+    "team.set_roles": ({Role.ENTERPRISE, Role.SUPPLIER}, 404),
+}
+
+
+def test_team_routes_allow_enterprises_and_suppliers_and_refuse_the_others(app, login):
+    # rule: ROLE-8
+    _check_route_table(app, login, TEAM_ROUTES)
+    # The invitation link is public: an unknown one is a 404 when logged out; a logged-in user goes home.
+    assert declaration("team.accept") == frozenset({PUBLIC})
+    assert app.test_client().post("/invite/zz-unknown", data={}).status_code == 404
+    assert login(make_user(Role.CITY)).get("/invite/zz-unknown").status_code == 302
+    mine = [r.endpoint for r in _rules(app) if app.view_functions[r.endpoint].__module__ == "blueprints.team"]
+    assert sorted(mine) == sorted([*TEAM_ROUTES, "team.accept"])

@@ -149,6 +149,27 @@ def test_a_wrong_sum_is_refused_nothing_saved_input_kept_and_a_new_question_aske
     assert _count() == 0
 
 
+def test_an_empty_form_names_every_missing_field_at_once(app, client):
+    # rule: SUP-5 -- a visitor who sends the blank form learns of the text and the category with the sum
+    data = _form(client, category="", text="", check_answer="")
+    html = _refused(client.post("/public/messages/new", data=data, content_type="multipart/form-data"), typed="")
+    assert 'id="err-complaint-check"' in html
+    assert 'id="err-complaint-category"' in html and 'id="err-complaint-text"' in html
+    assert _count() == 0
+
+
+def test_the_errors_of_the_message_form_are_in_english_on_the_english_page(app, client):
+    # rule: SUP-5
+    data = _form(client, category="", text="", check_answer="")
+    client.post("/lang", data={"lang": "en"})
+    r = client.post("/public/messages/new", data=data, content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422
+    assert "Answer the question with a number" in html and "Choose the kind of message" in html
+    assert "Write your message (at least 10 characters)" in html
+    assert "请用数字回答验证问题" not in html and "请选择留言类别" not in html
+
+
 def test_a_filled_honeypot_is_refused(app, client):
     # rule: SUP-5
     data = _form(client, website="http://spam.example")
@@ -226,6 +247,33 @@ def test_messages_and_failed_checks_are_limited_per_address(app, client):
     r = other.post("/public/messages/new", data=_form(other), content_type="multipart/form-data",
                    environ_base={"REMOTE_ADDR": "198.51.100.7"})
     assert r.status_code == 303
+
+
+def test_posts_with_files_count_against_the_address_before_the_files_are_checked(app, client, monkeypatch):
+    # rule: SUP-5 -- checking files (parsing PDFs) is costly: every POST carrying files is counted first, so
+    # a burst of bad files beside a field mistake is refused at the limit without its files being opened
+    from blueprints.public import complaints as view
+
+    app.config["COMPLAINT_LIMIT_PER_ADDRESS"] = 2
+    checked = []
+    real = view.upload_problem
+    monkeypatch.setattr(view, "upload_problem", lambda f: checked.append(f.filename) or real(f))
+
+    def post():
+        files = [(io.BytesIO(b"not a pdf at all"), f"bad{i}.pdf") for i in range(3)]
+        return client.post("/public/messages/new", data=_form(client, text="太短", files=files),
+                           content_type="multipart/form-data")
+
+    assert [post().status_code for _ in range(2)] == [422, 422]
+    assert len(checked) == 6
+    r = post()
+    assert r.status_code == 429 and "提交过于频繁" in r.get_data(as_text=True)
+    assert len(checked) == 6  # the refused POST's files were never opened
+    assert _count() == 0 and db.session.execute(db.select(db.func.count(RateEvent.id))).scalar_one() == 2
+    # a mistake in the fields alone, with no file, is still not counted: a person correcting a typo
+    app.config["COMPLAINT_LIMIT_PER_ADDRESS"] = 3
+    r = client.post("/public/messages/new", data=_form(client, text="太短"), content_type="multipart/form-data")
+    assert r.status_code == 422 and db.session.execute(db.select(db.func.count(RateEvent.id))).scalar_one() == 2
 
 
 # --------------------------------------------------------------------------- look-up

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 from aiosmtpd.controller import Controller
+from sqlalchemy.orm import Session
 
 from blueprints.core import mail, notices, registration, timeutil
 from models import Complaint, MailOutbox, MailStatus, Notice, RegStatus, Role, db
@@ -214,6 +215,103 @@ def test_attempts_are_bounded_and_failures_are_counted(smtp, app):
     status = runner.invoke(args=["mail", "status"]).output
     assert "failed: 1" in status and "sales@supplier.example" in status
     assert smtp.inbox.messages == []
+
+
+def test_a_run_whose_rows_another_run_took_over_neither_sends_nor_marks_them(smtp, app, monkeypatch):
+    # Run A claims two mails; its first send outlasts the lease and run B takes both rows over (simulated
+    # right after A's first send, before A marks it). A's mark then changes nothing, A does not send the
+    # second mail, and B sends and marks each once.
+    a = make_user(Role.SUPPLIER, email="first@supplier.example")
+    b = make_user(Role.SUPPLIER, email="second@supplier.example")
+    db.session.commit()
+    smtp.stop()
+    notices.notify_users([a.id, b.id], "您有一条新的消息")
+    db.session.commit()  # the send after the commit fails: both wait for their retry
+    smtp.start()
+    real_connect = mail._connect
+    results = {}
+
+    class SlowConnection:
+        def __init__(self, conn, first):
+            self.conn, self.first, self.sends = conn, first, 0
+
+        def send_message(self, msg):
+            self.conn.send_message(msg)
+            self.sends += 1
+            if self.first and self.sends == 1:  # run A, after its first send: the lease has run out meanwhile
+                with db.engine.begin() as conn:
+                    conn.execute(sa.update(MailOutbox).values(next_try_at=timeutil.now() - dt.timedelta(seconds=1)))
+                results["B"] = mail.send_pending(due_only=False)
+
+        def quit(self):
+            self.conn.quit()
+
+    runs = []
+
+    def connect(cfg):
+        runs.append(1)
+        return SlowConnection(real_connect(cfg), first=len(runs) == 1)
+
+    monkeypatch.setattr(mail, "_connect", connect)
+    results["A"] = mail.send_pending(due_only=False)
+    assert (results["B"].sent, results["A"].sent, results["A"].retry) == (2, 0, 0)
+    to = sorted(m["To"] for _, m in smtp.inbox.messages)
+    # the second mail went once, by B; the first went out before A could know (same Message-ID to the reader)
+    assert to == ["first@supplier.example", "first@supplier.example", "second@supplier.example"]
+    rows = outbox()
+    assert [(r.status, r.attempts) for r in rows] == [(MailStatus.SENT, 3), (MailStatus.SENT, 3)]
+
+
+def test_a_failure_mark_of_a_run_that_lost_its_claim_changes_nothing(smtp, app):
+    user = make_user(Role.SUPPLIER, email="sales@supplier.example")
+    db.session.commit()
+    smtp.stop()
+    notices.notify_users([user.id], "您有一条新的消息")
+    db.session.commit()
+    [row] = outbox()
+    lease = mail._lease()
+    with db.engine.begin() as conn:  # claimed by another run, with its own token
+        conn.execute(sa.update(MailOutbox).values(status=MailStatus.SENDING, next_try_at=lease))
+    result = mail.SendResult()
+    with Session(db.engine) as s:
+        mail._retry_or_fail(s, row, lease - dt.timedelta(microseconds=1), OSError("down"), result)
+    [after] = outbox()
+    assert (after.status, after.next_try_at, result.retry, result.failed) == (MailStatus.SENDING, lease, 0, 0)
+
+
+def test_mail_links_never_use_the_host_the_request_names(smtp, app):
+    # A forged Host header on an anonymous public message must not reach the officials' mails.
+    from blueprints.core import complaints
+
+    app.config["PUBLIC_BASE_URL"] = ""
+    make_user(Role.PROVINCE, email="zh@gdei.example")
+    make_user(Role.PROVINCE, email="digest@gdei.example", mail_digest=True)
+    db.session.commit()
+    with app.test_request_context(base_url="http://evil.example/"):
+        c = complaints.create(complaints.ComplaintInput(category="complaint", text="该供应商未按合同提供云服务，请核查。"))
+        db.session.commit()
+        assert mail.build_digests() == 1
+    rows = outbox()
+    assert len(rows) == 2
+    for row in rows:
+        assert "evil.example" not in row.body and "http" not in row.body
+        assert f"/province/complaints/{c.id}" in row.body and "请登录本平台网站" in row.body
+    app.config["PUBLIC_BASE_URL"] = "https://fwq.example.gov.cn"
+    with app.test_request_context(base_url="http://evil.example/"):
+        _, text = mail.render_notice("zh_Hans", "标题", "", "/province/complaints/1")
+    assert "https://fwq.example.gov.cn/province/complaints/1" in text and "evil.example" not in text
+
+
+def test_production_refuses_to_start_with_smtp_but_no_public_base_url(db_url):
+    from app import create_app
+
+    base = {"SQLALCHEMY_DATABASE_URI": db_url.replace("postgresql://", "postgresql+psycopg://", 1),
+            "SMTP_HOST": "mail.example", "TESTING": False, "DEBUG": False}
+    with pytest.raises(RuntimeError, match="PUBLIC_BASE_URL"):
+        create_app({**base, "PUBLIC_BASE_URL": ""})
+    assert create_app({**base, "PUBLIC_BASE_URL": "https://fwq.example.gov.cn"}).config["SMTP_HOST"]
+    assert create_app({**base, "PUBLIC_BASE_URL": "", "TESTING": True})  # tests and debug runs still start
+    assert create_app({**base, "PUBLIC_BASE_URL": "", "SMTP_HOST": ""})  # no mail: nothing to link
 
 
 # --------------------------------------------------------------------------- the officials' digest

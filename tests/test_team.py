@@ -79,6 +79,19 @@ def test_a_manager_invites_a_colleague_who_sets_a_password_and_logs_in(app, logi
     assert [tuple(a) for a in acts[:2]] == [("team_invite", "张三"), ("team_join", "李四")]
 
 
+def test_after_an_invitation_the_form_below_the_link_is_blank(app, login):
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
+    db.session.commit()
+    r = _invite(login(boss))
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    _link_token(html)  # the one-time link is shown
+    form = html[html.index('id="team-invite"'):]
+    # the colleague just invited is not typed in again for a second invitation
+    assert 'value="li.si"' not in form and 'value="李四"' not in form and 'value="13800000001"' not in form
+
+
 def test_an_invitation_expires_after_seven_days(app, login):
     ent = make_enterprise()
     boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
@@ -281,3 +294,233 @@ def test_the_invitation_link_goes_to_the_colleagues_email_after_the_commit(app, 
     assert new_token != token and len(smtp.inbox.messages) == 2
     assert app.test_client().get(f"/invite/{token}").status_code == 404
     assert app.test_client().get(f"/invite/{new_token}").status_code == 200
+
+
+# ---------------------------------------------------------------------- issue #13: the security review
+
+
+def _elsewhere(stmt) -> None:
+    """A change another request commits while this one runs (between its reads and its lock).
+    PostgreSQL: really from another connection. SQLite: the running transaction holds the write lock
+    from its BEGIN IMMEDIATE, so the change goes in through it, unseen by the objects already loaded."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as conn:
+            conn.execute(stmt)
+    else:
+        db.session.execute(stmt, execution_options={"synchronize_session": False})
+
+
+def test_two_managers_removing_each_others_rights_at_once_leave_one(app, login, monkeypatch):
+    # B's request has loaded B (acting) and A (the member) when A's request, committed first, takes
+    # B's manager rights away: B's change, read again after the lock, is refused; A stays a manager.
+    from blueprints.core import team
+
+    ent = make_enterprise()
+    a = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
+    b = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
+    db.session.commit()
+    a_id, b_id = a.id, b.id
+    loaded = team.member_or_none
+
+    def load_then_a_demotes_b(user, member_id):
+        member = loaded(user, member_id)
+        member.is_org_admin  # noqa: B018  (loaded before the lock, as in a real request)
+        user.is_org_admin  # noqa: B018
+        _elsewhere(db.update(User).where(User.id == b_id).values(is_org_admin=False))
+        return member
+
+    monkeypatch.setattr(team, "member_or_none", load_then_a_demotes_b)
+    r = login(b).post(f"/team/{a_id}/roles", data={"signatory": "1"})
+    assert r.status_code == 409 and "只有本单位的管理账号可以管理成员" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, a_id).is_org_admin is True
+    managers = db.session.execute(db.select(db.func.count(User.id)).where(
+        User.enterprise_id == ent.id, User.is_org_admin.is_(True), User.is_active.is_(True))).scalar_one()
+    assert managers >= 1
+
+
+def test_a_manager_disabled_meanwhile_cannot_change_members(app, login, monkeypatch):
+    # The acting manager is read again after the lock: disabled in the meantime, it changes nothing.
+    from blueprints.core import team
+
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
+    clerk = make_user(Role.ENTERPRISE, enterprise_id=ent.id, is_org_admin=False, is_signatory=False)
+    db.session.commit()
+    boss_id, clerk_id = boss.id, clerk.id
+    loaded = team.member_or_none
+
+    def load_then_disable_boss(user, member_id):
+        member = loaded(user, member_id)
+        user.is_active  # noqa: B018
+        _elsewhere(db.update(User).where(User.id == boss_id).values(is_active=False))
+        return member
+
+    c = login(boss)
+    monkeypatch.setattr(team, "member_or_none", load_then_disable_boss)
+    r = c.post(f"/team/{clerk_id}/roles", data={"signatory": "1", "org_admin": "1"})
+    assert r.status_code == 409
+    db.session.expire_all()
+    assert db.session.get(User, clerk_id).is_org_admin is False
+
+
+def test_the_last_active_signatory_cannot_be_disabled(app, login):
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id, is_signatory=False)
+    signer = make_user(Role.ENTERPRISE, enterprise_id=ent.id, is_org_admin=False, display_name="王签字")
+    db.session.commit()
+    c = login(boss)
+    r = c.post(f"/team/{signer.id}/active", data={"active": "0"})
+    assert r.status_code == 409 and "本单位至少要保留一名签字人" in r.get_data(as_text=True)
+    db.session.refresh(signer)
+    assert signer.is_active is True
+    # With a second signatory, the first may be disabled.
+    other = make_user(Role.ENTERPRISE, enterprise_id=ent.id, is_org_admin=False)
+    db.session.commit()
+    assert c.post(f"/team/{signer.id}/active", data={"active": "0"}).status_code == 303
+    db.session.refresh(signer)
+    assert signer.is_active is False and other.is_active is True
+
+
+def _outbox_bodies() -> list[str]:
+    from tests.test_mail import outbox
+
+    return [m.body for m in outbox() if m.kind == "invite"]
+
+
+def test_a_manager_revokes_an_invitation_and_its_link_stops_working(app, login, smtp):
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id, display_name="张三")
+    clerk = make_user(Role.ENTERPRISE, enterprise_id=ent.id, is_org_admin=False)
+    db.session.commit()
+    c = login(boss)
+    token = _link_token(_invite(c, email="lisi@factory.example").get_data(as_text=True))
+    member = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
+    page = c.get("/team").get_data(as_text=True)
+    assert f'id="member-{member.id}-revoke"' in page and "撤销邀请" in page
+    # Only a manager revokes.
+    assert login(clerk).post(f"/team/{member.id}/revoke").status_code == 409
+    assert app.test_client().get(f"/invite/{token}").status_code == 200
+    r = c.post(f"/team/{member.id}/revoke")
+    assert r.status_code == 303
+    assert app.test_client().get(f"/invite/{token}").status_code == 404
+    _, r = _join(app, token)
+    assert r.status_code == 404 and "已使用或已过期" in r.get_data(as_text=True)
+    db.session.expire_all()
+    member = db.session.get(User, member.id)
+    assert (member.is_active, member.password_hash) == (False, "!")
+    page = c.get("/team").get_data(as_text=True)
+    row = page[page.index(f'id="member-{member.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "邀请已撤销" in row and "撤销邀请" not in row and "重新生成邀请链接" not in row
+    # Revoked is final: no new link, no enabling, no second revocation.
+    r = c.post(f"/team/{member.id}/renew")
+    assert r.status_code == 409 and "该邀请已撤销" in r.get_data(as_text=True)
+    r = c.post(f"/team/{member.id}/active", data={"active": "1"})
+    assert r.status_code == 409 and "该邀请已撤销" in r.get_data(as_text=True)
+    assert c.post(f"/team/{member.id}/revoke").status_code == 409
+    db.session.expire_all()
+    assert db.session.get(User, member.id).is_active is False
+    acts = db.session.execute(db.select(AuditEvent.action, AuditEvent.actor_name).where(
+        AuditEvent.entity_type == "user", AuditEvent.entity_id == member.id).order_by(AuditEvent.id)).all()
+    assert [tuple(a) for a in acts] == [("team_invite", "张三"), ("team_invite_revoke", "张三")]
+    # The queued mail no longer holds the link.
+    bodies = _outbox_bodies()
+    assert len(bodies) == 1 and token not in bodies[0] and "（该邀请链接已失效）" in bodies[0]
+
+
+def test_an_accepted_invitation_cannot_be_revoked(app, login):
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
+    db.session.commit()
+    c = login(boss)
+    token = _link_token(_invite(c).get_data(as_text=True))
+    assert _join(app, token)[1].status_code == 303
+    member = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
+    r = c.post(f"/team/{member.id}/revoke")
+    assert r.status_code == 409 and "已接受邀请" in r.get_data(as_text=True)
+    db.session.refresh(member)
+    assert member.is_active is True
+
+
+def test_of_two_acceptances_at_the_same_moment_one_wins(app, monkeypatch):
+    # The loser opened the link while it was open; the winner's acceptance commits before the
+    # loser's: the loser is told the link was used and its password is not set.
+    from blueprints.core import team, timeutil as tu
+
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
+    db.session.commit()
+    token = team.invite(boss, username="li.si", display_name="李四", phone="13800000001")
+    db.session.commit()
+    opened = team.open_invite
+
+    def open_then_accepted_elsewhere(t):
+        inv = opened(t)
+        if inv is not None:
+            inv.user.username  # noqa: B018
+            _elsewhere(db.update(TeamInvite).where(TeamInvite.id == inv.id).values(accepted_at=tu.now()))
+        return inv
+
+    monkeypatch.setattr(team, "open_invite", open_then_accepted_elsewhere)
+    _, r = _join(app, token)
+    assert r.status_code == 404 and "已使用" in r.get_data(as_text=True)
+    db.session.expire_all()
+    member = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
+    assert member.password_hash == "!"  # the loser's password was not written over the winner's
+    assert db.session.execute(db.select(db.func.count(AuditEvent.id)).where(
+        AuditEvent.action == "team_join")).scalar_one() == 0
+
+
+def test_the_invitation_mails_lose_their_link_once_renewed_and_accepted(app, login, smtp):
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
+    db.session.commit()
+    c = login(boss)
+    old = _link_token(_invite(c, email="lisi@factory.example").get_data(as_text=True))
+    assert any(old in b for b in _outbox_bodies())  # the mail carries the link until it is sent
+    member = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
+    new = _link_token(c.post(f"/team/{member.id}/renew").get_data(as_text=True))
+    bodies = _outbox_bodies()
+    assert len(bodies) == 2 and old not in bodies[0] and "（该邀请链接已失效）" in bodies[0] and new in bodies[1]
+    assert _join(app, new)[1].status_code == 303
+    bodies = _outbox_bodies()
+    assert all(old not in b and new not in b and "/invite/" not in b for b in bodies)
+    from tests.test_mail import body_of
+
+    # What was sent carried the real link.
+    assert len(smtp.inbox.messages) == 2 and new in body_of(smtp.inbox.messages[-1][1])
+
+
+def test_the_invitation_e_mail_is_checked_like_the_account_page(app, login):
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
+    db.session.commit()
+    c = login(boss)
+    for bad in ("李四@example.com", "li.si@example..com", "li,si@example.com"):
+        r = _invite(c, email=bad)
+        assert r.status_code == 422 and "请输入有效的电子邮箱地址，例如 name@example.com" in r.get_data(as_text=True)
+    assert db.session.execute(db.select(db.func.count(TeamInvite.id))).scalar_one() == 0
+    assert _invite(c, email=" li.si@example.com ").status_code == 200
+    assert db.session.execute(db.select(TeamInvite.email)).scalar_one() == "li.si@example.com"
+
+
+def test_only_a_signatory_gives_a_voucher_up(app, login):
+    # Giving up is irreversible and may count against the enterprise (DL-2): a signatory's act.
+    from tests.factories import make_voucher
+    from models import Voucher, VoucherStatus
+
+    v = make_voucher()
+    clerk = make_user(Role.ENTERPRISE, enterprise_id=v.enterprise_id, is_org_admin=False, is_signatory=False)
+    signer = make_user(Role.ENTERPRISE, enterprise_id=v.enterprise_id, is_org_admin=False)
+    db.session.commit()
+    cc = login(clerk)
+    page = cc.get(f"/enterprise/vouchers/{v.id}/release").get_data(as_text=True)
+    assert "放弃服务券须由本单位的法定代表人或授权签字人完成" in page and 'id="release-submit"' not in page
+    r = cc.post(f"/enterprise/vouchers/{v.id}/release", data={"confirm": "yes"})
+    assert r.status_code == 422 and "放弃服务券须由本单位的法定代表人或授权签字人完成" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Voucher, v.id).status == VoucherStatus.ISSUED
+    assert login(signer).post(f"/enterprise/vouchers/{v.id}/release", data={"confirm": "yes"}).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Voucher, v.id).status == VoucherStatus.RELEASED

@@ -365,3 +365,18 @@ def test_an_enrolment_confirmed_twice_keeps_the_first_and_its_codes(app, client)
     assert db.session.get(User, officer.id).totp_secret == secret
     after = db.session.execute(db.select(RecoveryCode.code_hash).where(RecoveryCode.user_id == officer.id)).scalars().all()
     assert sorted(after) == sorted(stored)
+
+
+def test_the_code_step_shows_no_unread_count_until_the_code_is_given(app, client):
+    # R21 -- a half-open session learns nothing of the account beyond the way out
+    from blueprints.core.notices import notify_users
+
+    officer = make_user(Role.CITY, username="officer_badge")
+    enrol_totp(officer)
+    notify_users([officer.id], "有新的申领待审核")
+    db.session.commit()
+    assert _password(client, "officer_badge").headers["Location"].startswith("/login/code")
+    page = client.get("/login/code").get_data(as_text=True)
+    assert 'id="unread-count"' not in page and "有新的申领待审核" not in page
+    pass_second_factor(client, officer)
+    assert 'id="unread-count"' in client.get("/city/").get_data(as_text=True)

@@ -133,3 +133,38 @@ def test_files_orphans_reports_rows_whose_file_is_missing(app):
     result = app.test_cli_runner().invoke(args=["files", "orphans"])
     assert result.exit_code == 1
     assert f"missing file for stored rows: {f.sha256}" in result.output
+
+
+def test_the_orphan_sweep_checks_each_file_again_right_before_deleting_it(app, monkeypatch):
+    # Three files unreferenced and old when listed. While the first is being deleted, a request commits a
+    # row naming the second, and another reuses the third (an upload of the same content touches it) without
+    # having committed yet: both must survive; only the first goes.
+    root = Path(app.config["UPLOAD_DIR"])
+    paths = []
+    for prefix, data in (("aa", b"first orphan"), ("bb", b"second orphan"), ("cc", b"third orphan")):
+        p = root / prefix / (prefix + "0" * 62)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        _age(p, 180)
+        paths.append(p)
+    first, second, third = paths
+    sweep = uploads.find_orphans(60)
+    assert [p for p, _ in sweep.orphans] == paths
+    real_unlink = Path.unlink
+    happened = []
+
+    def unlink(self, *args, **kwargs):
+        if not happened:  # between the listing (and any check before the loop) and the next files' turn
+            happened.append(self)
+            db.session.add(StoredFile(sha256=second.name, size=13, mime="application/pdf", original_name="b.pdf",
+                                      kind="contract", owner_type="application", owner_id=1))
+            db.session.commit()
+            os.utime(third)
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    removed = uploads.remove_orphans(sweep)
+    monkeypatch.undo()
+    assert [p for p, _ in removed] == [first] and happened
+    assert not first.exists() and second.read_bytes() == b"second orphan" and third.read_bytes() == b"third orphan"
+    assert sorted(p.name for p in _files(app)) == [second.name, third.name]  # nothing left aside

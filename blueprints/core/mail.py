@@ -7,10 +7,15 @@
 - After the commit (a session hook, never before) the send is handed to the job queue (huey); the
   consumer also sends whatever is due every minute, and `flask mail send-pending` does it by hand or
   from cron. The request never waits for the mail server (with JOBS_IMMEDIATE=1, in tests, it does).
-- send_pending() claims rows (pending -> sending, with a lease, so two senders never send one row
-  twice), sends them over one SMTP connection and marks them sent; a failure puts the row back with
-  exponential backoff, and after MAIL_MAX_ATTEMPTS it is failed: logged as an error and counted by
-  `flask mail status`.
+- send_pending() claims rows (pending -> sending, with a lease: next_try_at set to a value of this run's
+  own, its claim token), sends them over one SMTP connection and marks them sent; a failure puts the row
+  back with exponential backoff, and after MAIL_MAX_ATTEMPTS it is failed: logged as an error and counted
+  by `flask mail status`. Right before each send the row's lease is renewed, and every mark (sent, retry,
+  failed) is conditional on the row still holding this run's token: a run slower than its lease whose
+  rows another run took over neither sends them again nor marks them.
+- Links in mails: PUBLIC_BASE_URL + path, never the host a request names (a forged Host header would
+  put another site into officials' mails). Without PUBLIC_BASE_URL (refused at start-up in production
+  when SMTP_HOST is set) a mail carries the path and asks the reader to open it on the platform.
 - build_digests() (`flask mail digest`, daily from cron): for each official who chose the digest,
   one mail listing the items waiting in their queues (registrations, reviews, open public messages),
   overdue first, with the working days left.
@@ -22,12 +27,13 @@ import dataclasses
 import datetime as dt
 import logging
 import re
+import secrets
 import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
-from flask import current_app, has_app_context, has_request_context, request, url_for
+from flask import current_app, has_app_context, has_request_context, url_for
 from flask_babel import force_locale, gettext
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
@@ -75,11 +81,22 @@ def _locale(user_locale: str | None) -> str:
     return "en" if user_locale == "en" else "zh_Hans"
 
 
+def _base_url() -> str:
+    """PUBLIC_BASE_URL only: never request.host_url, which is whatever Host header the client sent."""
+    return (current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/")
+
+
 def _absolute(link: str) -> str:
+    """The link for a mail: PUBLIC_BASE_URL + path; without it the path alone (see _open_hint)."""
     if not link or not link.startswith("/"):
         return link
-    base = current_app.config.get("PUBLIC_BASE_URL") or (request.host_url if has_request_context() else "")
-    return (base.rstrip("/") + link) if base else link
+    base = _base_url()
+    return (base + link) if base else link
+
+
+def _open_hint() -> str:
+    """Said under links that are paths only (no PUBLIC_BASE_URL): where to open them."""
+    return gettext("请登录本平台网站，在平台网址后接上述路径打开查看。")
 
 
 def _footer() -> str:
@@ -138,7 +155,10 @@ def render_notice(locale: str, title: str, body: str, link: str) -> tuple[str, s
         if body:
             lines += [body, ""]
         if link:
-            lines += [gettext("查看详情：") + _absolute(link), ""]
+            lines += [gettext("查看详情：") + _absolute(link)]
+            if link.startswith("/") and not _base_url():
+                lines += [_open_hint()]
+            lines += [""]
         lines += ["--", _footer()]
     return subject, "\n".join(lines) + "\n"
 
@@ -220,9 +240,29 @@ def _message(cfg, row: MailOutbox) -> EmailMessage:
     return msg
 
 
+def _lease() -> dt.datetime:
+    """A new lease end, which is also the claim's token: LEASE from now plus random microseconds, so two
+    runs (even at one instant) never hold the same value. Conditional updates compare it for equality."""
+    return now() + LEASE + dt.timedelta(microseconds=secrets.randbelow(1_000_000))
+
+
+def _holding(ident: int, lease: dt.datetime):
+    """The row is still claimed by the run whose token is `lease` (no other run took it over)."""
+    return db.and_(MailOutbox.id == ident, MailOutbox.status == MailStatus.SENDING, MailOutbox.next_try_at == lease)
+
+
+def _mark(s: Session, ident: int, lease: dt.datetime, **values) -> bool:
+    """Set `values` on the row if this run still holds its claim; commits. False: another run took it."""
+    res = s.execute(db.update(MailOutbox).where(_holding(ident, lease)).values(**values)
+                    .execution_options(synchronize_session=False))
+    s.commit()
+    return res.rowcount == 1
+
+
 def send_pending(*, limit: int = 200, due_only: bool = True) -> SendResult:
     """Send what is waiting (due_only=False: also what waits for its backoff). Own session: safe to run
-    from a commit hook."""
+    from a commit hook. Each claimed row's lease is renewed just before its send, and each mark is
+    conditional on still holding it, so a mail is sent and marked by one run only."""
     result = SendResult()
     if not enabled():
         return result
@@ -234,41 +274,49 @@ def send_pending(*, limit: int = 200, due_only: bool = True) -> SendResult:
                     MailOutbox.next_try_at <= t if due_only else db.true()),
             db.and_(MailOutbox.status == MailStatus.SENDING, MailOutbox.next_try_at <= t))
         ids = s.execute(db.select(MailOutbox.id).where(claimable).order_by(MailOutbox.id).limit(limit)).scalars().all()
-        claimed = []
+        lease = _lease()
+        leases: dict[int, dt.datetime] = {}
         for ident in ids:
             res = s.execute(db.update(MailOutbox).where(MailOutbox.id == ident, claimable)
-                            .values(status=MailStatus.SENDING, attempts=MailOutbox.attempts + 1, next_try_at=t + LEASE)
+                            .values(status=MailStatus.SENDING, attempts=MailOutbox.attempts + 1, next_try_at=lease)
                             .execution_options(synchronize_session=False))
             if res.rowcount == 1:
-                claimed.append(ident)
+                leases[ident] = lease
         s.commit()
-        if not claimed:
+        if not leases:
             return result
-        rows = s.execute(db.select(MailOutbox).where(MailOutbox.id.in_(claimed)).order_by(MailOutbox.id)).scalars().all()
+        rows = s.execute(db.select(MailOutbox).where(MailOutbox.id.in_(list(leases)))
+                         .order_by(MailOutbox.id)).scalars().all()
         s.commit()
         conn = None
         try:
             conn = _connect(cfg)
         except Exception as e:  # the server is down or refuses us: every claimed row waits for its retry
             for row in rows:
-                _retry_or_fail(s, row, e, result)
+                _retry_or_fail(s, row, leases[row.id], e, result)
             return result
         try:
             for i, row in enumerate(rows):
+                # Renew the lease (a fresh token) right before the send: a row another run took over while
+                # the earlier ones were sent is skipped, and the lease covers one send, not the batch.
+                renewed = _lease()
+                if not _mark(s, row.id, leases[row.id], next_try_at=renewed):
+                    log.warning("mail %s was taken over by another run; not sent by this one", row.id)
+                    continue
+                leases[row.id] = renewed
                 try:
                     conn.send_message(_message(cfg, row))
                 except (smtplib.SMTPServerDisconnected, OSError) as e:
                     for rest in rows[i:]:  # the connection is gone: the rest wait too
-                        _retry_or_fail(s, rest, e, result)
+                        _retry_or_fail(s, rest, leases[rest.id], e, result)
                     break
                 except Exception as e:  # refused (a bad recipient): this row only
-                    _retry_or_fail(s, row, e, result)
+                    _retry_or_fail(s, row, leases[row.id], e, result)
                     continue
-                s.execute(db.update(MailOutbox).where(MailOutbox.id == row.id)
-                          .values(status=MailStatus.SENT, sent_at=now(), last_error="")
-                          .execution_options(synchronize_session=False))
-                s.commit()
-                result.sent += 1
+                if _mark(s, row.id, leases[row.id], status=MailStatus.SENT, sent_at=now(), last_error=""):
+                    result.sent += 1
+                else:  # the send outlasted the lease and another run took the row: that run marks it
+                    log.warning("mail %s was taken over by another run while being sent", row.id)
         finally:
             try:
                 conn.quit()
@@ -279,20 +327,21 @@ def send_pending(*, limit: int = 200, due_only: bool = True) -> SendResult:
     return result
 
 
-def _retry_or_fail(s: Session, row: MailOutbox, error: Exception, result: SendResult) -> None:
+def _retry_or_fail(s: Session, row: MailOutbox, lease: dt.datetime, error: Exception, result: SendResult) -> None:
     text = f"{type(error).__name__}: {error}"[:500]
     max_attempts = current_app.config.get("MAIL_MAX_ATTEMPTS") or 8
     if row.attempts >= max_attempts:
         values = dict(status=MailStatus.FAILED, last_error=text)
+    else:
+        values = dict(status=MailStatus.PENDING, last_error=text, next_try_at=now() + backoff(row.attempts))
+    if not _mark(s, row.id, lease, **values):  # another run holds it now: its outcome counts, not ours
+        return
+    if values["status"] == MailStatus.FAILED:
         result.failed += 1
         log.error("mail %s to %s failed for good after %s attempts: %s", row.id, row.to_addr, row.attempts, text)
     else:
-        values = dict(status=MailStatus.PENDING, last_error=text, next_try_at=now() + backoff(row.attempts))
         result.retry += 1
         log.warning("mail %s to %s not sent (attempt %s), retrying later: %s", row.id, row.to_addr, row.attempts, text)
-    s.execute(db.update(MailOutbox).where(MailOutbox.id == row.id).values(**values)
-              .execution_options(synchronize_session=False))
-    s.commit()
 
 
 def counts() -> dict[str, int]:
@@ -413,6 +462,8 @@ def render_digest(user, items: list[DigestItem], unread: int) -> tuple[str, str]
         for i in items[:DIGEST_MAX_ITEMS]:
             lines += [f"- [{days_left_text(i.days_left)}] {gettext(i.label)}{gettext('：')}{i.name}",
                       f"  {_absolute(i.link)}"]
+        if items and not _base_url():
+            lines += ["", _open_hint()]
         if len(items) > DIGEST_MAX_ITEMS:
             lines += ["", gettext("另有 %(n)s 项未列出，请登录平台查看。", n=len(items) - DIGEST_MAX_ITEMS)]
         if unread:

@@ -727,6 +727,13 @@ def release_problem(v: Voucher, on: dt.date | None = None) -> str | None:
     return None
 
 
+def release_allowed(user) -> bool:
+    """Only a signatory of the enterprise gives a voucher up (workflow.SIGNED_ACTIONS)."""
+    from blueprints.core.team import may_sign
+
+    return may_sign(user)
+
+
 def release_counts_as_void(v: Voucher, on: dt.date | None = None) -> bool:
     """DL-2 decision: a release after the cycle's application deadline counts as void."""
     return (on or today()) > v.cycle.application_deadline
@@ -734,7 +741,10 @@ def release_counts_as_void(v: Voucher, on: dt.date | None = None) -> bool:
 
 def release(v: Voucher, user) -> str:
     """Give back an unused voucher. Before the application deadline: released, its face value
-    returns to the city's quota (CYC-3) and the enterprise's cap; after it: void (DL-2, DL-3)."""
+    returns to the city's quota (CYC-3) and the enterprise's cap; after it: void (DL-2, DL-3).
+    Irreversible and possibly counted against the enterprise: a signatory's act (workflow.SIGNED_ACTIONS)."""
+    if not release_allowed(user):
+        raise Refused(workflow.NOT_SIGNATORY_RELEASE)
     if not lock_voucher(v.id):
         raise Refused("该服务券已作废或已放弃")
     problem = release_problem(v)  # after the lock: a submission in another tab is seen

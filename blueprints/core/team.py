@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 
 from sqlalchemy.exc import IntegrityError
@@ -17,10 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from blueprints.core import audit, security
 from blueprints.core.timeutil import now
 from blueprints.core.workflow import NOT_SIGNATORY, NotAllowed
-from models import Enterprise, Role, Supplier, TeamInvite, User, db
+from models import Enterprise, MailOutbox, Role, Supplier, TeamInvite, User, db
 
 INVITE_DAYS = 7
 ORG_ROLES = (Role.ENTERPRISE, Role.SUPPLIER)
+# A revoked invitation keeps its row (who invited whom, when: the audit trail names the account) but
+# its token_hash becomes this prefix plus random hex: never a SHA-256 hex digest, so no link matches it.
+REVOKED = "revoked-"
+# The invitation link inside a queued mail's text (mail_outbox.body, kind "invite").
+_LINK_RE = re.compile(r"(?:https?://\S*?)?/invite/[A-Za-z0-9_-]+")
 
 
 class TeamError(ValueError):
@@ -50,7 +56,7 @@ def member_or_none(user, member_id: int) -> User | None:
 
 
 def pending_invites(user) -> dict[int, TeamInvite]:
-    """Open invitations of the organisation, by invited user id."""
+    """Invitations of the organisation not accepted (open, expired or revoked), by invited user id."""
     rows = db.session.execute(
         db.select(TeamInvite).join(User, User.id == TeamInvite.user_id)
         .where(User.role == user.role, org_filter(user), TeamInvite.accepted_at.is_(None))).scalars()
@@ -70,14 +76,26 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _require_admin(admin) -> None:
-    """Only a manager changes members; the organisation's row is locked first (PostgreSQL; SQLite's
-    transactions already hold the write lock), so two managers never both remove the last of a kind."""
+def is_revoked(inv: TeamInvite) -> bool:
+    return inv.token_hash.startswith(REVOKED)
+
+
+def _require_admin(admin, member: User | None = None) -> None:
+    """Only an active manager changes members. The organisation's row is locked first (PostgreSQL; on
+    SQLite a writing transaction holds the write lock from its BEGIN IMMEDIATE), then the manager and
+    the member are read again: both were loaded before the lock, and another manager may have changed
+    them since (two managers removing each other's rights at the same moment: the second one, read
+    again, is no longer a manager and is refused; nobody is left without a manager)."""
     if admin.role not in ORG_ROLES or not admin.is_org_admin:
         raise TeamError("只有本单位的管理账号可以管理成员")
     org = Enterprise if admin.role == Role.ENTERPRISE else Supplier
     org_id = admin.enterprise_id if admin.role == Role.ENTERPRISE else admin.supplier_id
     db.session.execute(db.select(org.id).where(org.id == org_id).with_for_update())
+    db.session.refresh(admin)
+    if member is not None and member is not admin:
+        db.session.refresh(member)
+    if not (admin.is_active and admin.is_org_admin):
+        raise TeamError("只有本单位的管理账号可以管理成员")
 
 
 def invite(admin, *, username: str, display_name: str, phone: str, email: str = "",
@@ -118,18 +136,71 @@ def _mail_invite(admin, member: User, token: str) -> bool:
                          kind="invite")
 
 
+def _forget_link(member: User) -> None:
+    """Take the link out of the invitation mails queued for member (only the token's hash is kept).
+
+    Called when the link stops working: accepted, revoked, or replaced by a renewed one. The residual
+    window: a mail must carry the link until it is sent, so from the invitation until one of these
+    the live link is in mail_outbox.body (kind "invite", user_id = the invited account); an invitation
+    left to expire keeps a dead link there. A mail not yet sent then goes out saying the link expired."""
+    from flask_babel import force_locale, gettext
+
+    rows = db.session.execute(db.select(MailOutbox).where(
+        MailOutbox.kind == "invite", MailOutbox.user_id == member.id)).scalars().all()
+    if not rows:
+        return
+    with force_locale("en" if member.locale == "en" else "zh_Hans"):
+        note = gettext("（该邀请链接已失效）")
+    for row in rows:
+        row.body = _LINK_RE.sub(note, row.body or "")
+
+
+def _invite_of(member: User) -> TeamInvite | None:
+    return db.session.execute(db.select(TeamInvite).where(TeamInvite.user_id == member.id)
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def _set_if_open(inv: TeamInvite, **values) -> bool:
+    """Change an invitation only if nobody accepted, revoked or renewed it since it was read: one
+    conditional UPDATE, so of two changes at the same moment exactly one wins (rowcount 1)."""
+    won = db.session.execute(
+        db.update(TeamInvite).where(TeamInvite.id == inv.id, TeamInvite.token_hash == inv.token_hash,
+                                    TeamInvite.accepted_at.is_(None)).values(**values)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    db.session.expire(inv)
+    return won
+
+
 def renew_invite(admin, member: User) -> str:
     """A new link (the old one stops working) for an invitation not yet accepted."""
-    _require_admin(admin)
-    inv = db.session.execute(db.select(TeamInvite).where(TeamInvite.user_id == member.id)).scalar_one_or_none()
+    _require_admin(admin, member)
+    inv = _invite_of(member)
     if inv is None or inv.accepted_at is not None:
         raise TeamError("该成员已接受邀请")
+    if is_revoked(inv):
+        raise TeamError("该邀请已撤销，不能重新生成链接")
     token = secrets.token_urlsafe(32)
-    inv.token_hash = _token_hash(token)
-    inv.expires_at = now() + dt.timedelta(days=INVITE_DAYS)
+    if not _set_if_open(inv, token_hash=_token_hash(token), expires_at=now() + dt.timedelta(days=INVITE_DAYS)):
+        raise TeamError("该邀请刚刚已被接受、撤销或重新生成，请刷新页面")
     audit.record("user", member.id, "team_invite_renew", actor=admin)
+    _forget_link(member)  # the old mail's link is dead; before the new mail is queued
     _mail_invite(admin, member, token)
     return token
+
+
+def revoke_invite(admin, member: User) -> None:
+    """Withdraw an invitation not yet accepted: the link stops working at once and the account,
+    never used, stays inactive for good (kept, not deleted: the audit trail names it)."""
+    _require_admin(admin, member)
+    inv = _invite_of(member)
+    if inv is None or inv.accepted_at is not None:
+        raise TeamError("该成员已接受邀请，不能撤销；如需停止其使用，请停用该账号")
+    if is_revoked(inv):
+        raise TeamError("该邀请已撤销")
+    if not _set_if_open(inv, token_hash=REVOKED + secrets.token_hex(28), expires_at=now()):
+        raise TeamError("该邀请刚刚已被接受、撤销或重新生成，请刷新页面")
+    audit.record("user", member.id, "team_invite_revoke", actor=admin, from_state="invited", to_state="revoked")
+    _forget_link(member)
 
 
 def open_invite(token: str) -> TeamInvite | None:
@@ -143,14 +214,25 @@ def open_invite(token: str) -> TeamInvite | None:
     return inv
 
 
-def accept(inv: TeamInvite, password: str) -> User:
-    """The colleague sets a password: the account becomes active. Caller has checked the password."""
+def accept(inv: TeamInvite, password: str) -> User | None:
+    """The colleague sets a password: the account becomes active. Caller has checked the password.
+    None when the link was used, revoked, renewed or expired since it was opened: acceptance is one
+    conditional UPDATE (accepted_at IS NULL AND expires_at > now), so of two at the same moment
+    exactly one wins."""
     member = inv.user
-    inv.accepted_at = now()
+    at = now()
+    won = db.session.execute(
+        db.update(TeamInvite).where(TeamInvite.id == inv.id, TeamInvite.token_hash == inv.token_hash,
+                                    TeamInvite.accepted_at.is_(None), TeamInvite.expires_at > at)
+        .values(accepted_at=at).execution_options(synchronize_session=False)).rowcount
+    db.session.expire(inv)
+    if won != 1:
+        return None
     member.password_hash = security.hash_password(password)
     member.password_changed_at = now()
     member.is_active = True
     audit.record("user", member.id, "team_join", actor=member, from_state="invited", to_state="active")
+    _forget_link(member)
     return member
 
 
@@ -160,16 +242,18 @@ def _active_count(admin, *conds) -> int:
 
 
 def set_active(admin, member: User, active: bool) -> None:
-    _require_admin(admin)
+    _require_admin(admin, member)
     if member.id == admin.id:
         raise TeamError("不能停用自己的账号")
     if member.is_active == active:
         return
     if not active and member.is_org_admin and _active_count(admin, User.is_org_admin.is_(True)) <= 1:
         raise TeamError("本单位至少要保留一个启用的管理账号")
-    if active and db.session.execute(db.select(TeamInvite.id).where(
-            TeamInvite.user_id == member.id, TeamInvite.accepted_at.is_(None))).first():
-        raise TeamError("该成员尚未接受邀请，不能启用")
+    if not active and member.is_signatory and _active_count(admin, User.is_signatory.is_(True)) <= 1:
+        raise TeamError("本单位至少要保留一名签字人，否则无法提交申请")
+    inv = _invite_of(member) if active else None
+    if inv is not None and inv.accepted_at is None:
+        raise TeamError("该邀请已撤销，该账号不能启用" if is_revoked(inv) else "该成员尚未接受邀请，不能启用")
     member.is_active = active
     if not active:
         member.session_version += 1  # every open session of the member ends now
@@ -178,9 +262,12 @@ def set_active(admin, member: User, active: bool) -> None:
 
 
 def set_flags(admin, member: User, *, signatory: bool, org_admin: bool) -> None:
-    _require_admin(admin)
+    _require_admin(admin, member)
     if member.id == admin.id and not org_admin:
         raise TeamError("不能取消自己的管理权限，请由另一位管理账号操作")
+    if member.is_org_admin and not org_admin and member.is_active and _active_count(
+            admin, User.is_org_admin.is_(True)) <= 1:
+        raise TeamError("本单位至少要保留一个启用的管理账号")
     if member.is_signatory and not signatory and member.is_active and _active_count(
             admin, User.is_signatory.is_(True)) <= 1:
         raise TeamError("本单位至少要保留一名签字人，否则无法提交申请")

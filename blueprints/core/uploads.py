@@ -388,6 +388,7 @@ class Sweep:
     orphans: list[tuple[Path, int]] = field(default_factory=list)  # (path, bytes)
     missing: list[str] = field(default_factory=list)  # shas that rows name but the disk lacks
     young: int = 0  # unreferenced files inside the grace period, left alone
+    cutoff: float = field(default_factory=time.time)  # files modified after this (epoch seconds) are young
 
 
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
@@ -405,7 +406,7 @@ def find_orphans(grace_minutes: float = ORPHAN_GRACE_MINUTES) -> Sweep:
         referenced.add(sha)
     db.session.rollback()
     cutoff = time.time() - grace_minutes * 60
-    out = Sweep()
+    out = Sweep(cutoff=cutoff)
     on_disk: set[str] = set()
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).parts
@@ -426,23 +427,47 @@ def find_orphans(grace_minutes: float = ORPHAN_GRACE_MINUTES) -> Sweep:
     return out
 
 
+_ASIDE = ".sweep-"  # the name prefix of a file the sweep has moved aside while it checks it once more
+
+
 def remove_orphans(sweep: Sweep) -> list[tuple[Path, int]]:
-    """Delete the sweep's orphans once more checked against the database (a row may have been
-    committed since); returns what was removed."""
+    """Delete the sweep's orphans, each checked once more right before it goes (a row may have been
+    committed, or an upload may have reused the file, since the listing); returns what was removed."""
     from models import db
 
-    shas = {p.name for p, _ in sweep.orphans if _SHA_RE.fullmatch(p.name)}
-    now_kept = _referenced(db.engine, shas) if shas else set()
     removed = []
     for path, size in sweep.orphans:
-        if path.name in now_kept:
-            continue
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        removed.append((path, size))
+        if _remove_orphan(db.engine, path, sweep.cutoff):
+            removed.append((path, size))
     return removed
+
+
+def _remove_orphan(bind, path: Path, cutoff: float) -> bool:
+    """Move the file aside first (a rename: from then on an upload of the same content writes a fresh
+    copy instead of reusing this one), then check it once more: still older than the grace period
+    (an upload that reused it has touched it, _publish) and named by no committed row -> deleted;
+    else put back. True when it was deleted."""
+    name = path.name[len(_ASIDE):] if path.name.startswith(_ASIDE) else path.name  # left by a crashed sweep
+    target = path.with_name(name)
+    aside = target.with_name(_ASIDE + name)
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return False
+    try:
+        keep = aside.stat().st_mtime > cutoff or (
+            _SHA_RE.fullmatch(name) is not None and bool(_referenced(bind, {name})))
+    except Exception:  # cannot tell (the database is unreachable): keep it, the next sweep decides
+        log.warning("orphan sweep could not check %s; kept", target, exc_info=True)
+        keep = True
+    if not keep:
+        aside.unlink()
+        return True
+    if target.exists():  # an upload wrote a fresh copy meanwhile (same content): that one stays
+        aside.unlink()
+    else:
+        os.rename(aside, target)
+    return False
 
 
 def store_bytes(data: bytes, *, mime: str, name: str, kind: str, owner_type: str,

@@ -267,8 +267,12 @@ def actions_for(obj, user) -> list[Transition]:
 
 # The transitions by which an enterprise or supplier commits itself (declarations, commitments,
 # confirmations): made only by a member marked as legal representative or authorised signatory.
-SIGNED_ACTIONS = frozenset({"submit", "confirm"})
+# "release" (giving up an issued voucher, settlement.release: not a table transition, gated there with
+# NOT_SIGNATORY_RELEASE) is irreversible and may count against the enterprise as a void voucher (DL-2).
+# "withdraw" is deliberately not here: it is reversible (the enterprise can file again), so any member may.
+SIGNED_ACTIONS = frozenset({"submit", "confirm", "release"})
 NOT_SIGNATORY = "提交和确认须由本单位的法定代表人或授权签字人完成；您可以保存草稿，请联系签字人提交"
+NOT_SIGNATORY_RELEASE = "放弃服务券须由本单位的法定代表人或授权签字人完成，请联系签字人"
 
 
 def find(obj, action: str, user) -> Transition:
@@ -347,6 +351,7 @@ ACTION_LABELS = {
     # colleagues
     "team_invite": "邀请同事", "team_invite_renew": "重新生成邀请链接", "team_join": "接受邀请并启用账号",
     "team_disable": "停用成员", "team_enable": "启用成员", "team_roles": "修改成员权限",
+    "team_invite_revoke": "撤销邀请",
 }
 
 STATUS_BADGE = {

@@ -74,7 +74,11 @@ def application_new():
     checks = eligibility.check(e, cycle_id=cycle.id if cycle else None)
     fixes = {c.rule: (url_for(FIX_LINKS[c.rule][0]), str(FIX_LINKS[c.rule][1]))
              for c in checks if c.ok is False and c.rule in FIX_LINKS}
+    in_review = e.status in (RegStatus.CITY_REVIEW, RegStatus.PROVINCE_REVIEW)  # nothing to correct: wait
+    if in_review and "ELIG-1" in fixes:
+        fixes["ELIG-1"] = (fixes["ELIG-1"][0], str(_l("查看注册审核进度")))
     return page("enterprise/application_new.html", checks=checks, cycle=cycle, enterprise=e, fixes=fixes,
+                in_review=in_review,
                 can_start=cycle is not None and not eligibility.failures(checks))
 
 

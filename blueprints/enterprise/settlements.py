@@ -214,7 +214,8 @@ def settlement_withdraw(st_id: int):
 def voucher_release(voucher_id: int):
     """Give back an unused voucher after a confirmation page (DL-2 decision)."""
     v = get_visible_or_404(Voucher, voucher_id)
-    problem = flow.release_problem(v)
+    problem = flow.release_problem(v) or (None if flow.release_allowed(current_user)
+                                          else workflow.NOT_SIGNATORY_RELEASE)
     counts = flow.release_counts_as_void(v)
     if request.method == "GET" or request.form.get("confirm") != "yes":
         status = 200 if request.method == "GET" else 422

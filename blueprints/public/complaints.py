@@ -3,10 +3,11 @@
 The form asks a small sum ("3 加 4 等于几？") whose operands travel in a hidden field signed with the app's
 SECRET_KEY and a timestamp (itsdangerous): it expires after CHECK_MAX_AGE, needs no third-party service and
 no server-side state. A hidden honeypot field must stay empty. Per address, COMPLAINT_LIMIT_PER_ADDRESS
-(default 5) an hour are counted: every message left and every failed human check (so the sum cannot be
-guessed at leisure); mistakes in the other fields do not count, so a person correcting a typo is not locked
-out. The count is taken and written under the key's lock (security.serialize) in the request's one
-transaction, so parallel posts cannot pass the limit together.
+(default 5) an hour are counted: every message left, every failed human check (so the sum cannot be
+guessed at leisure) and every POST carrying files (checking them parses PDFs: costly); mistakes in the other
+fields alone do not count, so a person correcting a typo is not locked out. A counted POST is counted or
+refused in one atomic step (security.attempt, its own committed transaction) before any file is opened, so
+parallel posts cannot pass the limit together.
 
 On success the tracking number is shown once, prominently, on the look-up page (a marker in the session);
 the look-up shows the state, category, dates and the answer, never the sender's contact or text.
@@ -87,12 +88,14 @@ def check_problem(form) -> str:
 # --------------------------------------------------------------------------- the form
 
 
-def _over_limit() -> bool:
-    """True when the address used its messages and failed checks for the hour. Takes the key's lock
-    (PostgreSQL; SQLite: the POST's write lock), held to this request's commit or rollback."""
-    key = _limit_key()
-    security.serialize(key)
-    return security.too_many(key, current_app.config.get("COMPLAINT_LIMIT_PER_ADDRESS", 5), timedelta(hours=1))
+def _over_limit(*, counted: bool) -> bool:
+    """True when the address used its COMPLAINT_LIMIT_PER_ADDRESS for the hour. counted: this POST counts
+    (a failed check, any file to check, a message to leave), counted or refused in one atomic step
+    (security.attempt, committed) before any costly work; else only looked at, nothing counted."""
+    limit, window = current_app.config.get("COMPLAINT_LIMIT_PER_ADDRESS", 5), timedelta(hours=1)
+    if counted:
+        return security.address_limited("complaint", limit, window)
+    return security.too_many(_limit_key(), limit, window)
 
 
 def _limit_key() -> str:
@@ -132,18 +135,17 @@ def _complaint_submit():
     are chosen again) and a new question when the check failed; else 303 to the look-up."""
     f = request.form
     data = _input(f)
-    if _over_limit():
-        db.session.rollback()
-        return _form(data, 429, errors={"": "提交过于频繁，请一小时后再试"})
     problem = check_problem(f)
-    if problem:  # counted: the sum is not to be guessed at leisure
-        security.hit(_limit_key())
-        db.session.commit()
-        return _form(data, 422, errors={"check": problem})
-    kept = (read_check(f.get("check_token", ""))[0], f.get("check_token", ""))  # passed: not asked again
-    answer = f.get("check_answer", "")
     errors = core.check(data)
     files = [x for x in request.files.getlist("files") if x and x.filename]
+    if _over_limit(counted=bool(problem or files or not errors)):
+        db.session.rollback()
+        return _form(data, 429, errors={"": "提交过于频繁，请一小时后再试"})
+    if problem:  # counted above: the sum is not to be guessed at leisure
+        # every other mistake is named now too, not one round later (一次性告知)
+        return _form(data, 422, errors={**errors, "check": problem})
+    kept = (read_check(f.get("check_token", ""))[0], f.get("check_token", ""))  # passed: not asked again
+    answer = f.get("check_answer", "")
     if len(files) > core.MAX_FILES:
         errors["files"] = f"材料最多 {core.MAX_FILES} 个文件"
     elif errors:  # a bad file is named now, with the other errors, not after they are fixed
@@ -160,8 +162,7 @@ def _complaint_submit():
         db.session.rollback()  # nothing is kept: neither the files' rows nor the message
         errs = exc.errors if isinstance(exc, core.FieldErrors) else {"files": str(exc)}
         return _form(data, 422, errors=errs, check=kept, answer=answer)
-    security.hit(_limit_key())
-    db.session.commit()
+    db.session.commit()  # counted above, before the files were checked
     session[SHOWN_ONCE] = c.tracking_no
     return redirect_to(url_for("public.complaint_lookup", tracking_no=c.tracking_no))
 
