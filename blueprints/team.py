@@ -2,7 +2,7 @@
 and the invitation link a colleague opens to set a password."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -22,6 +22,10 @@ register_nav(Role.ENTERPRISE, [(_l("单位成员"), "team.members")])
 register_nav(Role.SUPPLIER, [(_l("单位成员"), "team.members")])
 
 ORG = (Role.ENTERPRISE, Role.SUPPLIER)
+# The invitation link just created, kept in the manager's session for the one page after the redirect
+# (Post/Redirect/Get), then dropped: a reload neither resends the form nor shows the link again. It is
+# never in a URL, and the database keeps only its hash.
+JUST_INVITED = "team_invite_link"
 
 
 class InviteForm(FlaskForm):
@@ -71,8 +75,11 @@ def _members_page(form=None, link=None, error=None, status=200):
 @bp.route("/team")
 @allow(*ORG)
 def members():
-    """The organisation's members, who may sign, and (for a manager) the invitation form."""
-    return _members_page()
+    """The organisation's members, who may sign, and (for a manager) the invitation form; right after an
+    invitation, its one-time link (once)."""
+    shown = session.pop(JUST_INVITED, None)
+    link = shown["link"] if isinstance(shown, dict) and shown.get("user_id") == current_user.id else None
+    return _members_page(link=link)
 
 
 @bp.route("/team/invite", methods=["POST"])
@@ -94,10 +101,11 @@ def invite():
         db.session.rollback()
         return _members_page(form=form, error=str(e), status=422)
     db.session.commit()
-    # The link is shown once (only its hash is stored): the manager passes it on to the colleague.
-    # A blank form below it, so the colleague just invited is not offered for a second invitation.
-    return _members_page(form=InviteForm(formdata=None),
-                         link=url_for("team.accept", token=token, _external=True))
+    # The link is shown once (only its hash is stored), on the members page the manager is sent to (PRG),
+    # with a blank form there, so the colleague just invited is not offered for a second invitation.
+    session[JUST_INVITED] = {"user_id": current_user.id,
+                             "link": url_for("team.accept", token=token, _external=True)}
+    return redirect_to(url_for("team.members"))
 
 
 def _on_member(member_id: int, change):

@@ -19,12 +19,22 @@
       else if (t && t.message) showToast(t.message, t.level);
     });
   });
-  // Irreversible acts ask first: <form data-confirm="..."> or <button data-confirm="...">.
+  // Irreversible acts ask first: <form data-confirm="..."> or <button data-confirm="...">. The question comes
+  // only once the browser's own checks pass (required, minlength...), also on a form marked novalidate: an
+  // empty answer is pointed out, never confirmed and then refused. A button with formnovalidate (removing a
+  // row of an unfinished form) asks without checking. The server's checks stay the authority.
   document.addEventListener("submit", function (evt) {
     var form = evt.target;
     var btn = evt.submitter;
     var msg = (btn && btn.getAttribute("data-confirm")) || (form.getAttribute && form.getAttribute("data-confirm"));
-    if (msg && !window.confirm(msg)) { evt.preventDefault(); evt.stopImmediatePropagation(); }
+    if (!msg) return;
+    var skipCheck = btn && btn.hasAttribute("formnovalidate");
+    if (!skipCheck && form.checkValidity && !form.checkValidity()) {
+      evt.preventDefault(); evt.stopImmediatePropagation();
+      form.reportValidity();
+      return;
+    }
+    if (!window.confirm(msg)) { evt.preventDefault(); evt.stopImmediatePropagation(); }
   }, true);
   // Select-all checkbox for bulk actions: <input type="checkbox" data-select-all="ids">.
   document.addEventListener("change", function (evt) {

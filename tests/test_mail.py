@@ -486,3 +486,29 @@ def test_account_page_sets_a_validated_address_and_officials_choose_the_digest(l
     assert officer.email == "reviewer@gz.example" and officer.mail_digest is True
     assert oc.post("/account", data={"email": "reviewer@gz.example\r\nBcc: x@evil.example",
                                      "delivery": "each"}).status_code == 422  # no header injection
+
+
+def test_an_invitation_mail_keeps_its_link_in_the_outbox_only_until_it_is_sent(smtp, app, monkeypatch):
+    # The one-time link leaves in the mail; the stored copy then says it expired, in the invited
+    # account's language. Other mails are stored as sent.
+    from blueprints.core import team
+    from tests.factories import make_enterprise
+
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id, display_name="Zhang San", locale="en")
+    reader = make_user(Role.ENTERPRISE, enterprise_id=ent.id, email="reader@factory.example")
+    db.session.commit()
+    monkeypatch.setattr(mail, "kick", lambda: None)  # queued only: sent below, by send_pending()
+    with app.test_request_context():
+        token = team.invite(boss, username="li.si", display_name="Li Si", phone="13800000001",
+                            email="lisi@factory.example")
+        notices.notify_users([reader.id], "通知", "说明 /invite/not-a-token", "/enterprise/profile")
+        db.session.commit()
+    assert token in next(r.body for r in outbox() if r.kind == "invite")  # not sent yet: it must carry it
+    assert mail.send_pending().sent == 2
+    by_rcpt = {rcpt[0]: body_of(msg) for rcpt, msg in smtp.inbox.messages}
+    assert f"https://fwq.example.gov.cn/invite/{token}" in by_rcpt["lisi@factory.example"]
+    invite, notice = sorted(outbox(), key=lambda r: r.kind != "invite")
+    assert invite.status == MailStatus.SENT and token not in invite.body and "/invite/" not in invite.body
+    assert "(this invitation link is no longer valid)" in invite.body and "li.si" in invite.body
+    assert notice.status == MailStatus.SENT and "/invite/not-a-token" in notice.body  # only invitations

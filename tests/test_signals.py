@@ -327,7 +327,7 @@ def test_the_city_application_page_shows_no_box_without_flags(w, login):
     a = _subject(w)
     db.session.commit()
     html = login(w.city_user).get(f"/city/applications/{a.id}").get_data(as_text=True)
-    assert f"服务券申领 #{a.id}" in html
+    assert f"服务券申领：{w.enterprise.name}" in html
     assert SIGNALS_BOX not in html
 
 
@@ -370,7 +370,7 @@ def test_the_city_settlement_page_shows_no_box_without_flags(w, login):
     st = make_settlement(v, stage="city_review", users=w.users)
     db.session.commit()
     html = login(w.city_user).get(f"/city/settlements/{st.id}").get_data(as_text=True)
-    assert f"兑现申请 #{st.id}" in html
+    assert f"兑现申请：{w.enterprise.name}，服务券 {v.code}" in html
     assert SIGNALS_BOX not in html
 
 

@@ -19,11 +19,12 @@ NEW_PASSWORD = "Colleague-pass-2026"
 def _invite(c, **over):
     data = {"username": "li.si", "display_name": "李四", "phone": "13800000001", "email": "", "signatory": ""}
     data.update(over)
-    return c.post("/team/invite", data={k: v for k, v in data.items() if v != ""})
+    # A success redirects to the members page (PRG), which shows the link once: follow it.
+    return c.post("/team/invite", data={k: v for k, v in data.items() if v != ""}, follow_redirects=True)
 
 
 def _link_token(html: str) -> str:
-    m = re.search(r'<pre id="invite-link">[^<]*/invite/([A-Za-z0-9_-]+)</pre>', html)
+    m = re.search(r'<input type="text" id="invite-link" value="[^"]*/invite/([A-Za-z0-9_-]+)"', html)
     assert m, html[-2000:]
     return m.group(1)
 
@@ -472,24 +473,30 @@ def test_of_two_acceptances_at_the_same_moment_one_wins(app, monkeypatch):
         AuditEvent.action == "team_join")).scalar_one() == 0
 
 
-def test_the_invitation_mails_lose_their_link_once_renewed_and_accepted(app, login, smtp):
+def test_the_invitation_mails_lose_their_link_once_renewed_sent_and_accepted(app, login, smtp, monkeypatch):
+    from blueprints.core import mail
+    from tests.test_mail import body_of
+
     ent = make_enterprise()
     boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
     db.session.commit()
     c = login(boss)
+    monkeypatch.setattr(mail, "kick", lambda: None)  # the mails wait in the outbox until send_pending below
     old = _link_token(_invite(c, email="lisi@factory.example").get_data(as_text=True))
     assert any(old in b for b in _outbox_bodies())  # the mail carries the link until it is sent
     member = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
     new = _link_token(c.post(f"/team/{member.id}/renew").get_data(as_text=True))
     bodies = _outbox_bodies()
     assert len(bodies) == 2 and old not in bodies[0] and "（该邀请链接已失效）" in bodies[0] and new in bodies[1]
+    # What was sent carried the real link; once sent, the stored copy no longer does (mail.py).
+    assert mail.send_pending().sent == 2
+    assert len(smtp.inbox.messages) == 2 and new in body_of(smtp.inbox.messages[-1][1])
+    assert old not in body_of(smtp.inbox.messages[0][1])  # the renewed-away link never left
+    bodies = _outbox_bodies()
+    assert all(new not in b and "（该邀请链接已失效）" in b for b in bodies)
     assert _join(app, new)[1].status_code == 303
     bodies = _outbox_bodies()
     assert all(old not in b and new not in b and "/invite/" not in b for b in bodies)
-    from tests.test_mail import body_of
-
-    # What was sent carried the real link.
-    assert len(smtp.inbox.messages) == 2 and new in body_of(smtp.inbox.messages[-1][1])
 
 
 def test_the_invitation_e_mail_is_checked_like_the_account_page(app, login):

@@ -168,3 +168,54 @@ def test_the_orphan_sweep_checks_each_file_again_right_before_deleting_it(app, m
     assert [p for p, _ in removed] == [first] and happened
     assert not first.exists() and second.read_bytes() == b"second orphan" and third.read_bytes() == b"third orphan"
     assert sorted(p.name for p in _files(app)) == [second.name, third.name]  # nothing left aside
+
+
+def _swept_while_reused(app, monkeypatch, data: bytes) -> tuple[Path, list[bool]]:
+    """An old unreferenced copy of `data` is stored; the next touch of it (an upload of the same content
+    reusing it, _publish) first lets the orphan sweep move it aside and delete it: the sweep's rename
+    falls between the upload's exists-check and its touch."""
+    import hashlib
+
+    target = uploads.path_for(hashlib.sha256(data).hexdigest())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    _age(target, 180)
+    real_utime = os.utime
+    swept = []
+
+    def utime(path, *args, **kwargs):
+        if Path(path) == target and not swept:
+            swept.append(uploads._remove_orphan(db.engine, target, time.time() - 3600))
+        return real_utime(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "utime", utime)
+    return target, swept
+
+
+def test_a_file_moved_in_from_disk_survives_the_sweep_taking_its_stored_copy_at_the_touch(app, monkeypatch, tmp_path):
+    data = b"%PDF-1.4 generated export " * 50
+    target, swept = _swept_while_reused(app, monkeypatch, data)
+    src = tmp_path / "export.pdf"
+    src.write_bytes(data)
+    sha, size = uploads.write_path(src)
+    monkeypatch.undo()
+    assert swept == [True]  # the sweep did delete the old copy
+    db.session.add(StoredFile(sha256=sha, size=size, mime="application/pdf", original_name="导出.pdf",
+                              kind="export", owner_type="application", owner_id=1))
+    db.session.commit()
+    assert target.read_bytes() == data and not src.exists()
+    assert [p.name for p in _files(app)] == [sha]  # nothing left aside
+
+
+def test_the_fresh_copy_written_after_the_sweep_took_the_old_one_goes_with_a_rollback(app, monkeypatch, tmp_path):
+    data = b"%PDF-1.4 another export " * 50
+    target, swept = _swept_while_reused(app, monkeypatch, data)
+    src = tmp_path / "export.pdf"
+    src.write_bytes(data)
+    sha, size = uploads.write_path(src)
+    monkeypatch.undo()
+    assert swept == [True] and target.read_bytes() == data  # written again, kept only if committed
+    db.session.add(StoredFile(sha256=sha, size=size, mime="application/pdf", original_name="导出.pdf",
+                              kind="export", owner_type="application", owner_id=1))
+    db.session.rollback()
+    assert _files(app) == []

@@ -48,7 +48,8 @@ def detail_page(ep: str, c: Complaint, status: int = 200, **ctx):
         if forward else []
     days = timeutil.working_days_left(c.due_on) if c.status == core.OPEN else None
     return page("complaint_view.html", status=status, ep=ep, days=days, cities=cities, can_forward=forward,
-                can_answer=core.can_answer(c, current_user), **core.detail(c), **ctx)
+                can_answer=core.can_answer(c, current_user), min_answer=core.MIN_ANSWER, max_answer=core.MAX_ANSWER,
+                **core.detail(c), **ctx)
 
 
 def _upheld(value: str) -> bool | None:

@@ -13,6 +13,9 @@
   by `flask mail status`. Right before each send the row's lease is renewed, and every mark (sent, retry,
   failed) is conditional on the row still holding this run's token: a run slower than its lease whose
   rows another run took over neither sends them again nor marks them.
+- An invitation's mail (kind "invite") carries a one-time link: the moment it is marked sent, the link in
+  its stored text is replaced by a note that it expired (invite_link_gone); team.py does the same when the
+  invitation is accepted, revoked or renewed before the mail went out.
 - Links in mails: PUBLIC_BASE_URL + path, never the host a request names (a forged Host header would
   put another site into officials' mails). Without PUBLIC_BASE_URL (refused at start-up in production
   when SMTP_HOST is set) a mail carries the path and asks the reader to open it on the platform.
@@ -54,6 +57,23 @@ MAX_BACKOFF_MINUTES = 60
 DIGEST_ROLES = (Role.CITY, Role.PROVINCE, Role.EXPERT, Role.OPERATOR)
 DIGEST_MAX_ITEMS = 50
 _FLAG = "mail_outbox_added"
+
+
+# The one-time link in an invitation's mail text (kind "invite", queued by team.invite); shared with team.py.
+INVITE_LINK_RE = re.compile(r"(?:https?://\S*?)?/invite/[A-Za-z0-9_-]+")
+
+
+def invite_link_gone() -> str:
+    """What stands in a stored invitation mail for its link once the link must not be kept, in the current
+    language (team._forget_link uses it too)."""
+    return gettext("（该邀请链接已失效）")
+
+
+def _without_invite_link(s: Session, row: MailOutbox) -> str:
+    """The row's text with the invitation link replaced, in the invited account's language (as team.py does)."""
+    locale = s.execute(db.select(User.locale).where(User.id == row.user_id)).scalar_one_or_none()
+    with force_locale(_locale(locale)):
+        return INVITE_LINK_RE.sub(invite_link_gone(), row.body or "")
 
 
 def valid_email(value: str) -> bool:
@@ -313,7 +333,10 @@ def send_pending(*, limit: int = 200, due_only: bool = True) -> SendResult:
                 except Exception as e:  # refused (a bad recipient): this row only
                     _retry_or_fail(s, row, leases[row.id], e, result)
                     continue
-                if _mark(s, row.id, leases[row.id], status=MailStatus.SENT, sent_at=now(), last_error=""):
+                sent = dict(status=MailStatus.SENT, sent_at=now(), last_error="")
+                if row.kind == "invite":  # delivered: the one-time link is not kept in the outbox any longer
+                    sent["body"] = _without_invite_link(s, row)
+                if _mark(s, row.id, leases[row.id], **sent):
                     result.sent += 1
                 else:  # the send outlasted the lease and another run took the row: that run marks it
                     log.warning("mail %s was taken over by another run while being sent", row.id)

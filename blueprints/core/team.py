@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import secrets
 
 from sqlalchemy.exc import IntegrityError
 
-from blueprints.core import audit, security
+from blueprints.core import audit, mail, security
 from blueprints.core.timeutil import now
 from blueprints.core.workflow import NOT_SIGNATORY, NotAllowed
 from models import Enterprise, MailOutbox, Role, Supplier, TeamInvite, User, db
@@ -26,7 +25,7 @@ ORG_ROLES = (Role.ENTERPRISE, Role.SUPPLIER)
 # its token_hash becomes this prefix plus random hex: never a SHA-256 hex digest, so no link matches it.
 REVOKED = "revoked-"
 # The invitation link inside a queued mail's text (mail_outbox.body, kind "invite").
-_LINK_RE = re.compile(r"(?:https?://\S*?)?/invite/[A-Za-z0-9_-]+")
+_LINK_RE = mail.INVITE_LINK_RE
 
 
 class TeamError(ValueError):
@@ -143,14 +142,14 @@ def _forget_link(member: User) -> None:
     window: a mail must carry the link until it is sent, so from the invitation until one of these
     the live link is in mail_outbox.body (kind "invite", user_id = the invited account); an invitation
     left to expire keeps a dead link there. A mail not yet sent then goes out saying the link expired."""
-    from flask_babel import force_locale, gettext
+    from flask_babel import force_locale
 
     rows = db.session.execute(db.select(MailOutbox).where(
         MailOutbox.kind == "invite", MailOutbox.user_id == member.id)).scalars().all()
     if not rows:
         return
     with force_locale("en" if member.locale == "en" else "zh_Hans"):
-        note = gettext("（该邀请链接已失效）")
+        note = mail.invite_link_gone()
     for row in rows:
         row.body = _LINK_RE.sub(note, row.body or "")
 

@@ -266,15 +266,23 @@ def _publish(sha: str, fill, data: bytes | None = None) -> None:
     """Put a file under its SHA-256 once: fill(fh) writes it to a private temporary name in the
     target folder (fsynced, then renamed), so no reader ever sees half a file and two writers of
     the same content never share a temporary file. The file is noted in the session: unless a
-    committed stored_file row names it when the transaction ends, it is removed again."""
+    committed stored_file row names it when the transaction ends, it is removed again.
+
+    A file already there is reused and touched (fresh again: the orphan sweep's grace period covers
+    this request). If the touch finds it gone, the sweep has just moved it aside (_remove_orphan) and
+    may delete it: a fresh copy is written from the source instead, as if it had never been there."""
     target = path_for(sha)
     if target.exists():
-        _note(sha, created=False, data=data)
         try:
-            os.utime(target)  # fresh again: the orphan sweep's grace period covers this request
-        except OSError:
-            pass
-        return
+            os.utime(target)
+        except FileNotFoundError:
+            pass  # moved aside (or removed) since the check: write it below
+        except OSError:  # cannot touch it (read-only storage?): reuse it as it is
+            _note(sha, created=False, data=data)
+            return
+        else:
+            _note(sha, created=False, data=data)
+            return
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".up-")
     try:
