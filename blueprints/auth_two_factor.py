@@ -41,24 +41,27 @@ class ConfirmForm(FlaskForm):
                        render_kw={"autocomplete": "one-time-code"})
 
 
-def _attempt(user) -> security.Attempt:
+def _attempt(user, *, daily: bool = True) -> security.Attempt:
     """Codes are limited like passwords, per account and per address (R24), and per account per day: each
     try is counted before the code is checked, in one atomic step (security.attempt), so parallel guesses
     cannot slip past. A right code takes back only its own try: an attacker who holds the password gains
     nothing from the owner's next good login."""
     cfg = current_app.config
     window = timedelta(minutes=cfg["LOGIN_WINDOW_MINUTES"])
-    return security.attempt(
-        security.Limit(f"2fa:user:{user.id}", cfg["LOGIN_LIMIT_PER_ACCOUNT"], window),
-        security.Limit(f"2fa:addr:{request.remote_addr}", cfg["LOGIN_LIMIT_PER_ADDRESS"], window),
-        security.Limit(f"2fa:day:{user.id}", cfg["TOTP_FAILURES_PER_DAY"], timedelta(days=1)))
+    limits = [security.Limit(f"2fa:user:{user.id}", cfg["LOGIN_LIMIT_PER_ACCOUNT"], window),
+              security.Limit(f"2fa:addr:{request.remote_addr}", cfg["LOGIN_LIMIT_PER_ADDRESS"], window)]
+    if daily:
+        limits.append(security.Limit(f"2fa:day:{user.id}", cfg["TOTP_FAILURES_PER_DAY"], timedelta(days=1)))
+    return security.attempt(*limits)
 
 
 def _wrong_code(user, tried: security.Attempt) -> None:
-    """A wrong code after a right password: when the account's limit is reached, its owner is told (once
-    per window) -- someone who knows the password is guessing."""
+    """A wrong code after a right password: when the account's limit (per window or per day) is reached,
+    its owner is told (once per window) -- someone who knows the password is guessing."""
     cfg = current_app.config
-    if tried.before.get(f"2fa:user:{user.id}") != cfg["LOGIN_LIMIT_PER_ACCOUNT"] - 1:
+    reached = (tried.before.get(f"2fa:user:{user.id}") == cfg["LOGIN_LIMIT_PER_ACCOUNT"] - 1
+               or tried.before.get(f"2fa:day:{user.id}") == cfg["TOTP_FAILURES_PER_DAY"] - 1)
+    if not reached:
         return
     window = timedelta(minutes=cfg["LOGIN_WINDOW_MINUTES"])
     if security.attempt(security.Limit(f"2fa:told:{user.id}", 1, window)).refused:
@@ -66,7 +69,7 @@ def _wrong_code(user, tried: security.Attempt) -> None:
     notices.notify_users(
         [user.id], "有人用正确的密码登录您的账号，但多次输错了两步验证码",
         f"来自地址 {request.remote_addr or '未知'} 的登录输入了正确的密码，但两步验证码多次错误，已暂停其尝试。"
-        "如果这不是您本人，请立即修改密码。", url_for("auth.password_change"))
+        "如果这不是您本人，请立即修改密码；如果因此无法登录，请联系省级管理员重置两步验证。", url_for("auth.password_change"))
     db.session.commit()
 
 
@@ -121,7 +124,7 @@ def two_factor_enrol():
     form = EnrolForm()
     error = None
     if form.validate_on_submit():
-        tried = _attempt(user)
+        tried = _attempt(user, daily=False)  # a new secret shown to its user: nothing to guess, no daily cap
         if tried.refused:
             return _enrol_page(user, secret, form, _("尝试次数过多，请 %(n)s 分钟后再试", n=tried.minutes), 429)
         step = tf.current_step()

@@ -343,6 +343,32 @@ def test_wrong_codes_have_a_daily_cap_per_account(app):
     assert [c.post("/login/code", data={"code": wrong}).status_code for _ in range(4)] == [422, 422, 422, 429]
 
 
+def test_a_province_reset_lifts_the_daily_cap_so_the_official_can_enrol_again(app, login):
+    # R21, R24 -- someone with the password spent the day's wrong codes; the owner cannot log in; the
+    # province resets the second factor, and enrolling anew is not refused by the old count
+    app.config.update(TOTP_FAILURES_PER_DAY=3, LOGIN_LIMIT_PER_ACCOUNT=50, LOGIN_LIMIT_PER_ADDRESS=50)
+    officer = enrol_totp(make_user(Role.CITY, username="capped_out"))
+    admin = make_user(Role.PROVINCE)
+    db.session.commit()
+    thief = app.test_client()
+    _password(thief, "capped_out", addr="203.0.113.8")
+    wrong = "000000" if totp_code() != "000000" else "111111"
+    for _ in range(3):
+        thief.post("/login/code", data={"code": wrong}, environ_base={"REMOTE_ADDR": "203.0.113.8"})
+    owner = app.test_client()
+    _password(owner, "capped_out")
+    officer.totp_last_step = None
+    db.session.commit()
+    assert owner.post("/login/code", data={"code": totp_code()}).status_code == 429
+    told = db.session.execute(db.select(Notice.body).where(Notice.user_id == officer.id)).scalars().all()
+    assert any("联系省级管理员" in b for b in told)
+    assert login(admin).post(f"/province/users/{officer.id}/two-factor/reset").status_code == 303
+    again = app.test_client()
+    _password(again, "capped_out")
+    secret = re.search(r'data-secret="([A-Z2-7]+)"', again.get("/login/enrol").get_data(as_text=True)).group(1)
+    assert again.post("/login/enrol", data={"code": pyotp.TOTP(secret).now()}).status_code == 200
+
+
 def test_an_enrolment_confirmed_twice_keeps_the_first_and_its_codes(app, client):
     # R21 -- a double submit (or a second tab) of the enrolment: the second finds the account enrolled (it
     # reads the row afresh under a lock) and changes nothing, so the codes the user saw stay the only ones

@@ -119,6 +119,7 @@ def user_two_factor_reset(user_id: int):
         toast(_("不能重置该账号的两步验证"), "error")
         return redirect_to(url_for("province.user_list"))
     two_factor.turn_off(user)
+    two_factor.forget_code_failures(user)  # a day's cap of wrong codes must not keep it from enrolling anew
     user.session_version += 1  # its sessions end: the next login passes the password, then enrols anew
     audit.record("user", user.id, "two_factor_reset", actor=current_user, from_state="totp", to_state="off")
     notices.notify_users([user.id], "您账号的两步验证已由省级管理员重置",
