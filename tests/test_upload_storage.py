@@ -135,6 +135,29 @@ def test_files_orphans_reports_rows_whose_file_is_missing(app):
     assert f"missing file for stored rows: {f.sha256}" in result.output
 
 
+def test_a_file_set_aside_by_a_sweep_that_died_is_put_back_and_never_listed_as_an_orphan(app, monkeypatch):
+    # R33 -- a sweep killed between setting a file aside and putting it back: the next run restores it
+    kept = _save(contract_pdf_bytes("留存"))
+    db.session.commit()
+    stored = uploads.path_for(kept.sha256)
+    aside = stored.with_name(".sweep-" + stored.name)
+    os.rename(stored, aside)  # as the dead sweep left it
+    monkeypatch.setattr(uploads, "ASIDE_STALE_SECONDS", 0)  # the rename was "long ago"
+    time.sleep(0.01)
+    listed = app.test_cli_runner().invoke(args=["files", "orphans"])
+    assert listed.exit_code == 0, listed.output  # no row misses its file, nothing listed as an orphan
+    assert ".sweep-" not in listed.output and "0 orphan files" in listed.output
+    assert stored.is_file() and not aside.exists()
+    # a set-aside copy beside a fresh one goes; a just-set-aside file (a running sweep's) is left alone
+    aside.write_bytes(stored.read_bytes())
+    monkeypatch.setattr(uploads, "ASIDE_STALE_SECONDS", 3600)
+    app.test_cli_runner().invoke(args=["files", "orphans"])
+    assert aside.exists()
+    monkeypatch.setattr(uploads, "ASIDE_STALE_SECONDS", 0)
+    app.test_cli_runner().invoke(args=["files", "orphans"])
+    assert not aside.exists() and stored.is_file()
+
+
 def test_the_orphan_sweep_checks_each_file_again_right_before_deleting_it(app, monkeypatch):
     # Three files unreferenced and old when listed. While the first is being deleted, a request commits a
     # row naming the second, and another reuses the third (an upload of the same content touches it) without

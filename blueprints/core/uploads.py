@@ -409,6 +409,7 @@ def find_orphans(grace_minutes: float = ORPHAN_GRACE_MINUTES) -> Sweep:
     from models import db
 
     root = storage_dir()
+    _restore_set_aside(root)
     referenced: set[str] = set()
     for sha in db.session.execute(sa.select(StoredFile.sha256).distinct()).scalars():
         referenced.add(sha)
@@ -436,6 +437,28 @@ def find_orphans(grace_minutes: float = ORPHAN_GRACE_MINUTES) -> Sweep:
 
 
 _ASIDE = ".sweep-"  # the name prefix of a file the sweep has moved aside while it checks it once more
+ASIDE_STALE_SECONDS = 600  # a file set aside longer ago than this was left by a sweep that died
+
+
+def _restore_set_aside(root: Path) -> int:
+    """Put back the files a sweep that died had set aside (a rename sets ctime: one set aside minutes ago
+    belongs to no running sweep), so a file still in use is served again and is never listed as an orphan
+    under its set-aside name; when a fresh copy exists already, the set-aside one goes. Returns how many."""
+    stale = time.time() - ASIDE_STALE_SECONDS
+    done = 0
+    for aside in root.glob(f"[0-9a-f][0-9a-f]/{_ASIDE}*"):
+        target = aside.with_name(aside.name[len(_ASIDE):])
+        try:
+            if aside.stat().st_ctime > stale or not _SHA_RE.fullmatch(target.name):
+                continue
+            if target.exists():
+                aside.unlink()
+            else:
+                os.rename(aside, target)
+            done += 1
+        except FileNotFoundError:  # another sweep got to it first
+            continue
+    return done
 
 
 def remove_orphans(sweep: Sweep) -> list[tuple[Path, int]]:
@@ -468,13 +491,16 @@ def _remove_orphan(bind, path: Path, cutoff: float) -> bool:
     except Exception:  # cannot tell (the database is unreachable): keep it, the next sweep decides
         log.warning("orphan sweep could not check %s; kept", target, exc_info=True)
         keep = True
-    if not keep:
-        aside.unlink()
-        return True
-    if target.exists():  # an upload wrote a fresh copy meanwhile (same content): that one stays
-        aside.unlink()
-    else:
-        os.rename(aside, target)
+    try:
+        if not keep:
+            aside.unlink()
+            return True
+        if target.exists():  # an upload wrote a fresh copy meanwhile (same content): that one stays
+            aside.unlink()
+        else:
+            os.rename(aside, target)
+    except FileNotFoundError:  # another sweep put it back or removed it meanwhile: its decision stands
+        pass
     return False
 
 
