@@ -307,7 +307,11 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("prune")
     def prune():
-        """Delete expired working rows (rate-limit events older than a day); safe to run any time, e.g. daily."""
+        """Delete expired working rows (rate-limit events older than a day) and blank the link out of stored
+        invitation mails that no longer need it (invitation expired, accepted or revoked; mail failed for
+        good); safe to run any time, e.g. daily."""
+        from blueprints.core import team
+
         removed = 0
         while True:
             n = security.prune_rate_events(batch=10_000)
@@ -316,6 +320,9 @@ def register_cli(app: Flask) -> None:
             if n < 10_000:
                 break
         click.echo(f"pruned {removed} rate events")
+        blanked = team.forget_dead_links()
+        db.session.commit()
+        click.echo(f"blanked the link in {blanked} invitation mails")
 
     @app.cli.group("files")
     def files_group():

@@ -64,22 +64,31 @@ class AcceptForm(FlaskForm):
             raise ValidationError(problem)
 
 
-def _members_page(form=None, link=None, error=None, status=200):
+def _members_page(form=None, link=None, error=None, status=200, renewed=False):
     user = current_user._get_current_object()
     invites = team.pending_invites(user)
     return page("team/members.html", members=team.members(user), invites=invites,
                 revoked={uid for uid, inv in invites.items() if team.is_revoked(inv)},
-                form=form or InviteForm(), link=link, error=error, me=user, status=status)
+                form=form or InviteForm(), link=link, renewed=renewed, error=error, me=user,
+                status=status)
 
 
 @bp.route("/team")
 @allow(*ORG)
 def members():
     """The organisation's members, who may sign, and (for a manager) the invitation form; right after an
-    invitation, its one-time link (once)."""
+    invitation or a renewal, its one-time link (once)."""
     shown = session.pop(JUST_INVITED, None)
-    link = shown["link"] if isinstance(shown, dict) and shown.get("user_id") == current_user.id else None
-    return _members_page(link=link)
+    mine = isinstance(shown, dict) and shown.get("user_id") == current_user.id
+    return _members_page(link=shown["link"] if mine else None, renewed=mine and bool(shown.get("renewed")))
+
+
+def _show_link_once(token: str, *, renewed: bool = False):
+    """Post/Redirect/Get: the new link goes into the manager's session for the members page they are sent
+    to, which shows it once; a reload of that page neither resends the form nor makes another link."""
+    session[JUST_INVITED] = {"user_id": current_user.id, "renewed": renewed,
+                             "link": url_for("team.accept", token=token, _external=True)}
+    return redirect_to(url_for("team.members"))
 
 
 @bp.route("/team/invite", methods=["POST"])
@@ -103,9 +112,7 @@ def invite():
     db.session.commit()
     # The link is shown once (only its hash is stored), on the members page the manager is sent to (PRG),
     # with a blank form there, so the colleague just invited is not offered for a second invitation.
-    session[JUST_INVITED] = {"user_id": current_user.id,
-                             "link": url_for("team.accept", token=token, _external=True)}
-    return redirect_to(url_for("team.members"))
+    return _show_link_once(token)
 
 
 def _on_member(member_id: int, change):
@@ -124,11 +131,12 @@ def _on_member(member_id: int, change):
 @bp.route("/team/<int:member_id>/renew", methods=["POST"])
 @allow(*ORG)
 def renew(member_id: int):
-    """A new invitation link for a colleague who has not accepted yet (the old link stops working)."""
+    """A new invitation link for a colleague who has not accepted yet (the old link stops working), shown
+    once on the members page the manager is sent to (PRG, as after an invitation)."""
     token, member = _on_member(member_id, team.renew_invite)
     if token is None:
         return member
-    return _members_page(link=url_for("team.accept", token=token, _external=True))
+    return _show_link_once(token, renewed=True)
 
 
 @bp.route("/team/<int:member_id>/revoke", methods=["POST"])

@@ -515,7 +515,8 @@ def test_bulk_approve_reports_each_item(app, login):
     r = c.post("/city/applications/bulk/approve", data={"ids": [str(ok.id), str(capped.id), "999999"]}, headers=HX)
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and "<html" not in html and 'id="bulk-results"' in html
-    assert "已发放 GD-" in html and "未找到该申领" in html
+    assert "已发放 GD-" in html and "✗ 所选记录：已不存在或无权处理" in html
+    assert "#999999" not in html  # a row number means nothing to the officer
     db.session.refresh(ok)
     db.session.refresh(capped)
     assert ok.status == AppStatus.APPROVED and capped.status == AppStatus.APPROVED

@@ -120,7 +120,9 @@ def test_bulk_approve_reports_each_item(login):
     assert r.status_code == 200 and "<html" not in body and 'id="bulk-results"' in body
     assert f'id="bulk-{a.id}"' in body and "✓ 甲企业有限公司：已通过" in body and "✓ 乙企业有限公司：已通过" in body
     assert "✗ 已驳回企业有限公司：当前状态下不能执行该操作" in body
-    assert f"✗ #{foreign.id}：记录不存在或无权处理" in body and "✗ #abc" in body
+    assert f'id="bulk-{foreign.id}">✗ 所选记录：已不存在或无权处理' in body
+    assert 'id="bulk-abc">✗ 所选记录：已不存在或无权处理' in body
+    assert f"#{foreign.id}" not in body and "#abc" not in body  # never a row number
     toasts = [t["message"] for t in json.loads(r.headers["HX-Trigger"])["toast"]]
     assert toasts[0] == "批量通过：成功 2 项，未通过 3 项" and len(toasts) == 4
     db.session.expire_all()

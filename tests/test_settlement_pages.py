@@ -400,7 +400,8 @@ def test_city_bulk_approve_gives_a_result_per_item(w, login):
     assert results[str(bad.id)].startswith("✗") and "自动检查未通过" in results[str(bad.id)]
     assert results[str(waiting.id)].startswith("✗")
     assert results[str(other_city.id)].startswith("✗") and "不存在或无权处理" in results[str(other_city.id)]
-    assert results["999999"].startswith("✗")
+    assert results["999999"].startswith("✗ 所选记录") and "#999999" not in body
+    assert results[str(other_city.id)].startswith("✗ 所选记录")
     statuses = {x.id: fresh(x).status for x in (a, b, bad, waiting, other_city)}
     assert statuses == {a.id: SetStatus.APPROVED, b.id: SetStatus.APPROVED, bad.id: SetStatus.CITY_REVIEW,
                         waiting.id: SetStatus.VERIFICATION, other_city.id: SetStatus.CITY_REVIEW}

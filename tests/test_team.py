@@ -290,7 +290,7 @@ def test_the_invitation_link_goes_to_the_colleagues_email_after_the_commit(app, 
     member = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
     assert member.email == "lisi@factory.example"
     # A renewed link is mailed too, and the old one stops working.
-    r = login(boss).post(f"/team/{member.id}/renew")
+    r = login(boss).post(f"/team/{member.id}/renew", follow_redirects=True)
     new_token = _link_token(r.get_data(as_text=True))
     assert new_token != token and len(smtp.inbox.messages) == 2
     assert app.test_client().get(f"/invite/{token}").status_code == 404
@@ -485,7 +485,7 @@ def test_the_invitation_mails_lose_their_link_once_renewed_sent_and_accepted(app
     old = _link_token(_invite(c, email="lisi@factory.example").get_data(as_text=True))
     assert any(old in b for b in _outbox_bodies())  # the mail carries the link until it is sent
     member = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
-    new = _link_token(c.post(f"/team/{member.id}/renew").get_data(as_text=True))
+    new = _link_token(c.post(f"/team/{member.id}/renew", follow_redirects=True).get_data(as_text=True))
     bodies = _outbox_bodies()
     assert len(bodies) == 2 and old not in bodies[0] and "（该邀请链接已失效）" in bodies[0] and new in bodies[1]
     # What was sent carried the real link; once sent, the stored copy no longer does (mail.py).
@@ -531,3 +531,107 @@ def test_only_a_signatory_gives_a_voucher_up(app, login):
     assert login(signer).post(f"/enterprise/vouchers/{v.id}/release", data={"confirm": "yes"}).status_code == 303
     db.session.expire_all()
     assert db.session.get(Voucher, v.id).status == VoucherStatus.RELEASED
+
+
+def test_a_renewed_link_is_shown_once_after_a_redirect_and_a_reload_makes_no_other(app, login):
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
+    db.session.commit()
+    c = login(boss)
+    old = _link_token(_invite(c).get_data(as_text=True))
+    member = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
+    hash_before = db.session.execute(db.select(TeamInvite.token_hash)).scalar_one()
+    # The POST answers with a redirect to the members page (PRG), never with the link itself.
+    r = c.post(f"/team/{member.id}/renew")
+    assert r.status_code == 303 and r.headers["Location"].endswith("/team")
+    assert "/invite/" not in r.get_data(as_text=True)
+    page = c.get("/team").get_data(as_text=True)
+    new = _link_token(page)
+    assert new != old and "原链接已失效" in page and 'id="invite-link-copy"' in page and "复制链接" in page
+    db.session.expire_all()
+    assert db.session.execute(db.select(TeamInvite.token_hash)).scalar_one() != hash_before
+    # A reload shows the page without the link and makes no other one: the new link still works.
+    again = c.get("/team").get_data(as_text=True)
+    assert 'id="invite-link"' not in again and new not in again
+    assert app.test_client().get(f"/invite/{new}").status_code == 200
+    assert app.test_client().get(f"/invite/{old}").status_code == 404
+    renewals = db.session.execute(db.select(db.func.count(AuditEvent.id)).where(
+        AuditEvent.action == "team_invite_renew")).scalar_one()
+    assert renewals == 1
+    # htmx: the redirect is an HX-Redirect, and the link waits for that page.
+    r = c.post(f"/team/{member.id}/renew", headers={"HX-Request": "true"})
+    assert r.status_code == 204 and r.headers["HX-Redirect"].endswith("/team")
+    assert _link_token(c.get("/team").get_data(as_text=True)) not in (old, new)
+
+
+def test_an_english_speaking_managers_invitation_mail_is_in_english(app, login, smtp):
+    # The invite form has no language choice: the colleague's account takes the inviting manager's
+    # language, and the mail is written in it.
+    from tests.test_mail import body_of
+
+    ent = make_enterprise(name="Acme Foundry Ltd")
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id, display_name="Zhang San", locale="en")
+    db.session.commit()
+    c = login(boss)
+    token = _link_token(_invite(c, display_name="Li Si", email="lisi@factory.example").get_data(as_text=True))
+    member = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
+    assert member.locale == "en"
+    _, msg = smtp.inbox.only()
+    subject, body = str(msg["Subject"]), body_of(msg)
+    assert subject == ("[Guangdong Industrial Internet Application Service Platform] "
+                       "You are invited to join the Guangdong Industrial Internet Application Service Platform")
+    assert ("Zhang San invites you to join Acme Foundry Ltd with the username li.si. "
+            "Open the link below within 7 days to set your password.") in body
+    assert f"https://fwq.example.gov.cn/invite/{token}" in body
+    assert not re.search(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]", subject + body), body
+    # A Chinese-speaking manager's colleague still gets Chinese.
+    boss.locale = "zh_Hans"
+    db.session.commit()
+    _invite(login(boss), username="wang.wu", display_name="王五", phone="13800000002", email="ww@factory.example")
+    _, msg = smtp.inbox.messages[-1]
+    assert "邀请您加入广东省工业互联网应用服务平台" in str(msg["Subject"])
+    assert "Zhang San 邀请您以 wang.wu 的用户名加入 Acme Foundry Ltd。请在 7 天内打开下面的链接设置密码。" in body_of(msg)
+
+
+def test_prune_blanks_the_link_of_invitation_mails_that_no_longer_need_it(app, login, smtp, monkeypatch):
+    from blueprints.core import mail
+    from models import MailOutbox, MailStatus
+
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
+    db.session.commit()
+    c = login(boss)
+    monkeypatch.setattr(mail, "kick", lambda: None)  # the mails wait in the outbox: nothing sends them
+    tokens = {}
+    for name, phone in (("open", "13800000001"), ("expired", "13800000002"), ("failed", "13800000003"),
+                        ("english", "13800000004"), ("accepted", "13800000005"), ("revoked", "13800000006")):
+        tokens[name] = _link_token(_invite(c, username=name, phone=phone,
+                                           email=f"{name}@factory.example").get_data(as_text=True))
+    users = {u.username: u for u in db.session.execute(db.select(User).where(User.username.in_(tokens))).scalars()}
+    # Two invitations ran out (one for an English-speaking colleague); one mail failed for good.
+    db.session.execute(db.update(TeamInvite).where(TeamInvite.user_id.in_(
+        [users["expired"].id, users["english"].id])).values(expires_at=timeutil.now() - dt.timedelta(minutes=1)))
+    db.session.execute(db.update(User).where(User.id == users["english"].id).values(locale="en"))
+    db.session.execute(db.update(MailOutbox).where(MailOutbox.user_id == users["failed"].id)
+                       .values(status=MailStatus.FAILED, attempts=3))
+    # Accepted and revoked ones whose mails were left with the link (as rows written before this sweep were).
+    db.session.execute(db.update(TeamInvite).where(TeamInvite.user_id == users["accepted"].id)
+                       .values(accepted_at=timeutil.now()))
+    db.session.execute(db.update(TeamInvite).where(TeamInvite.user_id == users["revoked"].id)
+                       .values(token_hash="revoked-" + "0" * 56))
+    db.session.commit()
+
+    def body(name):
+        db.session.expire_all()
+        return db.session.execute(db.select(MailOutbox.body).where(MailOutbox.user_id == users[name].id)).scalar_one()
+
+    result = app.test_cli_runner().invoke(args=["prune"])
+    assert result.exit_code == 0 and "blanked the link in 5 invitation mails" in result.output
+    for name in ("expired", "failed", "accepted", "revoked"):
+        assert tokens[name] not in body(name) and "/invite/" not in body(name) and "（该邀请链接已失效）" in body(name)
+    assert tokens["english"] not in body("english") and "(this invitation link is no longer valid)" in body("english")
+    # The open invitation's mail, still to be sent, keeps its working link.
+    assert tokens["open"] in body("open")
+    # Run again: nothing more to do.
+    assert "blanked the link in 0 invitation mails" in app.test_cli_runner().invoke(args=["prune"]).output
+    assert tokens["open"] in body("open")

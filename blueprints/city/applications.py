@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -166,7 +167,7 @@ def _approve_one(app_id: int) -> dict:
     # One commit per item: a refusal rolls back only that item, and no lock is held across items.
     a = db.session.get(Application, app_id)
     if a is None or not can_see(current_user, a):
-        return {"id": app_id, "ok": False, "name": f"#{app_id}", "message": "未找到该申领"}
+        return {"id": app_id, "ok": False, "name": _("所选记录"), "message": _("已不存在或无权处理")}
     name = a.enterprise.name
     try:
         v = issuance.approve(a, current_user)

@@ -3,6 +3,7 @@ reason, reject (the voucher becomes void), bulk approval with per-item results, 
 from __future__ import annotations
 
 from flask import flash, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from blueprints.city import bp
@@ -15,6 +16,7 @@ from blueprints.core.access import get_visible_or_404
 from blueprints.core.htmx import page, redirect_to
 from blueprints.core.money import yuan
 from blueprints.core.nav import register_nav, register_panel
+from blueprints.core.registration.queues import UNNAMED_ENTERPRISE
 from models import Role, SetStatus, Settlement, db
 
 register_nav(Role.CITY, [("兑现审核", "city.settlement_list")])
@@ -51,11 +53,19 @@ def settlement_list():
     return _queue_page(SettlementFilter(request.args))
 
 
+def _unnamed(ok: bool, message: str) -> str:
+    """A result row without an enterprise name: a settlement no longer there (or not this officer's; the
+    flow says so in its message), else an enterprise whose name was left empty. Never a row number."""
+    if not ok and message == "不存在或无权处理":  # settlement.bulk_approve's word for a settlement not found
+        return _("所选记录")
+    return str(UNNAMED_ENTERPRISE)
+
+
 @bp.route("/settlements/bulk/approve", methods=["POST"])
 def settlement_bulk_approve():
     """Approve several settlements; each item gets its own result line."""
     ids = request.form.getlist("ids", type=int)[:BULK_MAX]
-    results = [{"id": sid, "name": name or f"#{sid}", "ok": ok, "message": message}
+    results = [{"id": sid, "name": name or _unnamed(ok, message), "ok": ok, "message": message}
                for sid, name, ok, message in flow.bulk_approve(ids, current_user)]
     db.session.commit()
     ok = sum(1 for r in results if r["ok"])

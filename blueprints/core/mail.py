@@ -15,7 +15,8 @@
   rows another run took over neither sends them again nor marks them.
 - An invitation's mail (kind "invite") carries a one-time link: the moment it is marked sent, the link in
   its stored text is replaced by a note that it expired (invite_link_gone); team.py does the same when the
-  invitation is accepted, revoked or renewed before the mail went out.
+  invitation is accepted, revoked or renewed before the mail went out, and `flask prune` (team.forget_dead_links)
+  for invitations that expired and mails that failed for good.
 - Links in mails: PUBLIC_BASE_URL + path, never the host a request names (a forged Host header would
   put another site into officials' mails). Without PUBLIC_BASE_URL (refused at start-up in production
   when SMTP_HOST is set) a mail carries the path and asks the reader to open it on the platform.
@@ -378,7 +379,7 @@ def counts() -> dict[str, int]:
 @dataclasses.dataclass
 class DigestItem:
     label: str  # the queue, untranslated (gettext at rendering)
-    name: str
+    name: str  # an empty name is a lazy text (registration.queues.UNNAMED_*), rendered in the recipient's language
     due_on: dt.date | None
     link: str
     days_left: int | None = None
@@ -399,6 +400,7 @@ def _registration_items(user) -> list[DigestItem]:
 
 
 def _city_review_items(user) -> list[DigestItem]:
+    from blueprints.core.registration.queues import UNNAMED_ENTERPRISE
     from models import AppStatus, Application, SetStatus, Settlement
 
     out = []
@@ -410,15 +412,17 @@ def _city_review_items(user) -> list[DigestItem]:
                 .order_by(model.due_on.is_(None), model.due_on, model.submitted_at, model.id)
                 .limit(DIGEST_MAX_ITEMS + 1))
         for obj, name in db.session.execute(stmt).all():
-            out.append(DigestItem(label, name or f"#{obj.id}", obj.due_on, url_for(endpoint, **{arg: obj.id})))
+            out.append(DigestItem(label, name or UNNAMED_ENTERPRISE, obj.due_on, url_for(endpoint, **{arg: obj.id})))
     return out
 
 
 def _expert_items(user) -> list[DigestItem]:
     from blueprints.core import registration as reg
 
+    from blueprints.core.registration.queues import UNNAMED_SUPPLIER
+
     stmt = reg.expert_select(user, todo=True).limit(DIGEST_MAX_ITEMS + 1)
-    return [DigestItem("专家评审", s.name or f"#{s.id}", s.due_on, url_for("expert.review_detail", ident=s.id))
+    return [DigestItem("专家评审", s.name or UNNAMED_SUPPLIER, s.due_on, url_for("expert.review_detail", ident=s.id))
             for s in db.session.execute(stmt).scalars()]
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from blueprints.core import audit, mail, security
 from blueprints.core.timeutil import now
 from blueprints.core.workflow import NOT_SIGNATORY, NotAllowed
-from models import Enterprise, MailOutbox, Role, Supplier, TeamInvite, User, db
+from models import Enterprise, MailOutbox, MailStatus, Role, Supplier, TeamInvite, User, db
 
 INVITE_DAYS = 7
 ORG_ROLES = (Role.ENTERPRISE, Role.SUPPLIER)
@@ -26,6 +26,9 @@ ORG_ROLES = (Role.ENTERPRISE, Role.SUPPLIER)
 REVOKED = "revoked-"
 # The invitation link inside a queued mail's text (mail_outbox.body, kind "invite").
 _LINK_RE = mail.INVITE_LINK_RE
+# The invitation mail's title: a fixed text, translated into the invited account's language by
+# mail.render_notice (its English is in the .po).
+INVITE_TITLE = "邀请您加入广东省工业互联网应用服务平台"
 
 
 class TeamError(ValueError):
@@ -124,14 +127,22 @@ def invite(admin, *, username: str, display_name: str, phone: str, email: str = 
 
 
 def _mail_invite(admin, member: User, token: str) -> bool:
-    """The link also goes to the colleague's e-mail, when one was given and mail is set up (after commit)."""
-    from blueprints.core import mail
+    """The link also goes to the colleague's e-mail, when one was given and mail is set up (after commit).
+
+    Written in the invited account's language (inherited from the inviting manager, see invite()), as
+    mail.py writes every other mail: the title is a fixed text render_notice translates, the body is
+    composed here under that language."""
+    from flask_babel import force_locale, gettext
+
     from blueprints.core.application import link
 
-    org = (admin.enterprise.name if admin.enterprise else admin.supplier.name if admin.supplier else "") or "本单位"
-    return mail.queue_to(member.id, member.email, admin.locale, "邀请您加入广东省工业互联网应用服务平台",
-                         f"{admin.display_name} 邀请您以 {member.username} 的用户名加入 {org}。"
-                         f"请在 {INVITE_DAYS} 天内打开下面的链接设置密码。", link("team.accept", token=token),
+    org = (admin.enterprise.name if admin.enterprise else admin.supplier.name if admin.supplier else "")
+    locale = mail._locale(member.locale)
+    with force_locale(locale):
+        body = gettext("%(inviter)s 邀请您以 %(username)s 的用户名加入 %(org)s。请在 %(days)s 天内打开下面的链接设置密码。",
+                       inviter=admin.display_name, username=member.username, org=org or gettext("本单位"),
+                       days=INVITE_DAYS)
+    return mail.queue_to(member.id, member.email, locale, INVITE_TITLE, body, link("team.accept", token=token),
                          kind="invite")
 
 
@@ -140,8 +151,9 @@ def _forget_link(member: User) -> None:
 
     Called when the link stops working: accepted, revoked, or replaced by a renewed one. The residual
     window: a mail must carry the link until it is sent, so from the invitation until one of these
-    the live link is in mail_outbox.body (kind "invite", user_id = the invited account); an invitation
-    left to expire keeps a dead link there. A mail not yet sent then goes out saying the link expired."""
+    the live link is in mail_outbox.body (kind "invite", user_id = the invited account). An invitation
+    left to expire, and a mail that failed for good, are swept by `flask prune` (forget_dead_links).
+    A mail not yet sent then goes out saying the link expired."""
     from flask_babel import force_locale
 
     rows = db.session.execute(db.select(MailOutbox).where(
@@ -152,6 +164,30 @@ def _forget_link(member: User) -> None:
         note = mail.invite_link_gone()
     for row in rows:
         row.body = _LINK_RE.sub(note, row.body or "")
+
+
+def forget_dead_links() -> int:
+    """`flask prune`: take the link out of every stored invitation mail that no longer needs it — its
+    invitation expired, was accepted or revoked (the link is dead), or the mail itself failed for good (it
+    is never sent; the manager renews the link instead). Each in the invited account's language. Returns
+    how many mails were changed; a second run changes none."""
+    from flask_babel import force_locale
+
+    dead = db.select(TeamInvite.user_id).where(db.or_(
+        TeamInvite.accepted_at.is_not(None), TeamInvite.expires_at <= now(),
+        TeamInvite.token_hash.startswith(REVOKED)))
+    rows = db.session.execute(
+        db.select(MailOutbox, User.locale).join(User, User.id == MailOutbox.user_id)
+        .where(MailOutbox.kind == "invite", MailOutbox.body.contains("/invite/", autoescape=True),
+               db.or_(MailOutbox.user_id.in_(dead), MailOutbox.status == MailStatus.FAILED))).all()
+    changed = 0
+    for row, locale in rows:
+        with force_locale(mail._locale(locale)):
+            body = _LINK_RE.sub(mail.invite_link_gone(), row.body or "")
+        if body != row.body:
+            row.body = body
+            changed += 1
+    return changed
 
 
 def _invite_of(member: User) -> TeamInvite | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import url_for
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -122,7 +123,8 @@ def bulk_decide(kind: str, ids: list[str], action: str, user) -> list[BulkResult
         seen.add(raw)
         obj = db.session.get(model, int(raw)) if str(raw).isdigit() else None
         if obj is None or not can_see(user, obj):
-            results.append(BulkResult(raw, f"#{raw}", False, "记录不存在或无权处理"))
+            # A row number means nothing to the officer: the row says what happened instead.
+            results.append(BulkResult(raw, gettext("所选记录"), False, gettext("已不存在或无权处理")))
             continue
         name = display_name(obj)
         try:

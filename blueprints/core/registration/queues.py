@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext
 from sqlalchemy import or_
 from sqlalchemy.orm import selectinload
 
@@ -150,8 +151,15 @@ def queue_context(qa: QueueArgs, user, bulk: list | None = None) -> dict:
     }
 
 
-def display_name(obj) -> str:
-    return (obj.owner.name if isinstance(obj, ProfileChange) else obj.name) or f"#{obj.id}"
+# What stands for an organisation whose name was left empty, in lists and mails: words, never a row number.
+# Lazy: rendered in the reader's language when shown (a digest mail in its recipient's).
+UNNAMED_ENTERPRISE = lazy_gettext("（未填写名称的企业）")
+UNNAMED_SUPPLIER = lazy_gettext("（未填写名称的供应商）")
+
+
+def display_name(obj):
+    org = obj.owner if isinstance(obj, ProfileChange) else obj
+    return org.name or (UNNAMED_SUPPLIER if isinstance(org, Supplier) else UNNAMED_ENTERPRISE)
 
 
 def bulk_messages(results: list) -> list[tuple[str, str]]:
