@@ -2,7 +2,7 @@
 and the invitation link a colleague opens to set a password."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -22,10 +22,6 @@ register_nav(Role.ENTERPRISE, [(_l("单位成员"), "team.members")])
 register_nav(Role.SUPPLIER, [(_l("单位成员"), "team.members")])
 
 ORG = (Role.ENTERPRISE, Role.SUPPLIER)
-# The invitation link just created, kept in the manager's session for the one page after the redirect
-# (Post/Redirect/Get), then dropped: a reload neither resends the form nor shows the link again. It is
-# never in a URL, and the database keeps only its hash.
-JUST_INVITED = "team_invite_link"
 
 
 class InviteForm(FlaskForm):
@@ -64,31 +60,33 @@ class AcceptForm(FlaskForm):
             raise ValidationError(problem)
 
 
-def _members_page(form=None, link=None, error=None, status=200, renewed=False):
+def _members_page(form=None, link=None, error=None, status=200, renewed=False, url=None):
     user = current_user._get_current_object()
     invites = team.pending_invites(user)
     return page("team/members.html", members=team.members(user), invites=invites,
                 revoked={uid for uid, inv in invites.items() if team.is_revoked(inv)},
-                form=form or InviteForm(), link=link, renewed=renewed, error=error, me=user,
-                status=status)
+                shown_username=team.shown_username,
+                form=form or InviteForm(formdata=None), link=link, renewed=renewed, error=error, me=user,
+                status=status, url=url)
 
 
 @bp.route("/team")
 @allow(*ORG)
 def members():
-    """The organisation's members, who may sign, and (for a manager) the invitation form; right after an
-    invitation or a renewal, its one-time link (once)."""
-    shown = session.pop(JUST_INVITED, None)
-    mine = isinstance(shown, dict) and shown.get("user_id") == current_user.id
-    return _members_page(link=shown["link"] if mine else None, renewed=mine and bool(shown.get("renewed")))
+    """The organisation's members, who may sign, and (for a manager) the invitation form."""
+    return _members_page()
 
 
 def _show_link_once(token: str, *, renewed: bool = False):
-    """Post/Redirect/Get: the new link goes into the manager's session for the members page they are sent
-    to, which shows it once; a reload of that page neither resends the form nor makes another link."""
-    session[JUST_INVITED] = {"user_id": current_user.id, "renewed": renewed,
-                             "link": url_for("team.accept", token=token, _external=True)}
-    return redirect_to(url_for("team.members"))
+    """The new link, shown once: in the answer to the POST itself (never stored anywhere: not in the
+    session cookie, which the browser can read, nor in a URL; the database keeps only its hash), not
+    cached (no-store), and naming /team as its address (data-replace-url / HX-Replace-Url), so the
+    address bar shows /team and a reload is a GET of the members page — without the link, and without
+    resending the form (no second invitation or renewal)."""
+    resp = _members_page(link=url_for("team.accept", token=token, _external=True), renewed=renewed,
+                         url=url_for("team.members"))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @bp.route("/team/invite", methods=["POST"])
@@ -110,8 +108,8 @@ def invite():
         db.session.rollback()
         return _members_page(form=form, error=str(e), status=422)
     db.session.commit()
-    # The link is shown once (only its hash is stored), on the members page the manager is sent to (PRG),
-    # with a blank form there, so the colleague just invited is not offered for a second invitation.
+    # The link is shown once (only its hash is stored), with a blank form below it, so the colleague just
+    # invited is not offered for a second invitation.
     return _show_link_once(token)
 
 
@@ -132,7 +130,7 @@ def _on_member(member_id: int, change):
 @allow(*ORG)
 def renew(member_id: int):
     """A new invitation link for a colleague who has not accepted yet (the old link stops working), shown
-    once on the members page the manager is sent to (PRG, as after an invitation)."""
+    once, as after an invitation."""
     token, member = _on_member(member_id, team.renew_invite)
     if token is None:
         return member

@@ -212,3 +212,25 @@ def test_parallel_confirms_never_overspend_or_pay_twice(app, login, engine_name)
     committed = db.session.execute(db.select(ListEntry).where(ListEntry.status == EntryStatus.COMMITTED)).scalars().all()
     assert b.committed_fen == sum(e.amount_fen for e in committed) == 30_000_00
     assert db.session.execute(db.select(db.func.count()).select_from(PayoutBatch)).scalar_one() == 1
+
+
+def test_a_batch_line_names_its_confirmation_time_once(app, login):
+    import re
+
+    from blueprints.core.timeutil import local
+
+    _approved(10_000)
+    _budget(general=100_000)
+    c, officer = _city(login)
+    lst = payout.create_list("440100", "2026-1", officer)
+    payout.publish(lst, officer, 7)
+    db.session.commit()
+    _over(lst)
+    batch = payout.confirm("440100", "2026-1", officer, payout.fingerprint(payout.propose("440100", "2026-1")[0]))
+    db.session.commit()
+    html = c.get("/city/payout?period=2026-1").get_data(as_text=True)
+    m = re.search(rf'<li><a href="[^"]*/city/payout/batches/{batch.id}">.*?</li>', html)
+    assert m, html[-1500:]
+    line = m.group(0)
+    at = local(batch.confirmed_at).strftime("%Y-%m-%d %H:%M")
+    assert line.count(at) == 1 and f"确认于 {at}" in line and "：1 项，¥10,000.00" in line

@@ -303,3 +303,27 @@ def test_the_home_page_shows_vouchers_to_file_and_the_nearest_deadline(app, logi
     page = c.get("/enterprise/").get_data(as_text=True)
     assert "待提交兑现 <strong>1</strong>" in page
     assert f"最近的兑现截止日 {v.cycle.settlement_deadline:%Y-%m-%d}" in page
+
+
+def test_enter_in_a_text_field_saves_rather_than_deletes_an_invoice_row(app, login):
+    # The browser presses a form's first submit button on Enter: it must be the draft's save, not
+    # invoice row 1's 删除这一行.
+    import re
+
+    st = make_settlement()
+    db.session.commit()
+    c, _ = _enterprise_client(login, st.voucher)
+    page = c.get(f"/enterprise/settlements/{st.id}/edit").get_data(as_text=True)
+    form = page[page.index('id="settlement-form"'):]
+    form = form[:form.index("</form>")]
+    first = re.search(r'<(?:button|input)\b(?=[^>]*type="submit")[^>]*>', form)
+    assert first, form[:1500]
+    tag = first.group(0)
+    assert 'name="do"' in tag and 'value="save"' in tag and "remove" not in tag
+    assert 'value="remove:' in form  # the row's delete button is there, after it
+    # Pressing Enter posts what that button sends: a save, every row kept.
+    n = len(st.invoices)
+    r = c.post(f"/enterprise/settlements/{st.id}/edit", data=_form_for(st, do="save"))
+    assert r.status_code in (200, 303)
+    db.session.expire_all()
+    assert len(db.session.get(Settlement, st.id).invoices) == n

@@ -19,7 +19,7 @@ NEW_PASSWORD = "Colleague-pass-2026"
 def _invite(c, **over):
     data = {"username": "li.si", "display_name": "李四", "phone": "13800000001", "email": "", "signatory": ""}
     data.update(over)
-    # A success redirects to the members page (PRG), which shows the link once: follow it.
+    # A success answers with the members page showing the link once (see test_the_invitation_link_...).
     return c.post("/team/invite", data={k: v for k, v in data.items() if v != ""}, follow_redirects=True)
 
 
@@ -533,7 +533,37 @@ def test_only_a_signatory_gives_a_voucher_up(app, login):
     assert db.session.get(Voucher, v.id).status == VoucherStatus.RELEASED
 
 
-def test_a_renewed_link_is_shown_once_after_a_redirect_and_a_reload_makes_no_other(app, login):
+def _session_of(app, c) -> dict:
+    cookie = c.get_cookie("session")  # signed, not encrypted: anyone holding it can read it
+    return app.session_interface.get_signing_serializer(app).loads(cookie.value) if cookie else {}
+
+
+def _assert_shown_once_and_not_kept(app, c, r, token: str) -> None:
+    """The answer to the POST itself shows the link, not cached, naming /team as its address (a reload is
+    a GET of /team); the session cookie never holds the token; the members page does not show it again."""
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    html = r.get_data(as_text=True)
+    assert html.count(token) == 1 and 'data-replace-url="/team"' in html
+    assert token not in repr(_session_of(app, c)) and "/invite/" not in repr(_session_of(app, c))
+    again = c.get("/team").get_data(as_text=True)
+    assert 'id="invite-link"' not in again and token not in again
+    assert token not in repr(_session_of(app, c))
+
+
+def test_the_invitation_link_is_shown_once_and_never_kept_in_the_session_cookie(app, login):
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
+    db.session.commit()
+    c = login(boss)
+    r = c.post("/team/invite", data={"username": "li.si", "display_name": "李四", "phone": "13800000001"})
+    token = _link_token(r.get_data(as_text=True))
+    _assert_shown_once_and_not_kept(app, c, r, token)
+    # The reload (a GET of /team) made no second invitation; the link works.
+    assert db.session.execute(db.select(db.func.count(TeamInvite.id))).scalar_one() == 1
+    assert app.test_client().get(f"/invite/{token}").status_code == 200
+
+
+def test_a_renewed_link_is_shown_once_and_a_reload_makes_no_other(app, login):
     ent = make_enterprise()
     boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id)
     db.session.commit()
@@ -541,27 +571,62 @@ def test_a_renewed_link_is_shown_once_after_a_redirect_and_a_reload_makes_no_oth
     old = _link_token(_invite(c).get_data(as_text=True))
     member = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
     hash_before = db.session.execute(db.select(TeamInvite.token_hash)).scalar_one()
-    # The POST answers with a redirect to the members page (PRG), never with the link itself.
     r = c.post(f"/team/{member.id}/renew")
-    assert r.status_code == 303 and r.headers["Location"].endswith("/team")
-    assert "/invite/" not in r.get_data(as_text=True)
-    page = c.get("/team").get_data(as_text=True)
+    page = r.get_data(as_text=True)
     new = _link_token(page)
     assert new != old and "原链接已失效" in page and 'id="invite-link-copy"' in page and "复制链接" in page
+    _assert_shown_once_and_not_kept(app, c, r, new)
     db.session.expire_all()
     assert db.session.execute(db.select(TeamInvite.token_hash)).scalar_one() != hash_before
-    # A reload shows the page without the link and makes no other one: the new link still works.
-    again = c.get("/team").get_data(as_text=True)
-    assert 'id="invite-link"' not in again and new not in again
+    # The reload made no other link: the new one still works, the old one not.
     assert app.test_client().get(f"/invite/{new}").status_code == 200
     assert app.test_client().get(f"/invite/{old}").status_code == 404
     renewals = db.session.execute(db.select(db.func.count(AuditEvent.id)).where(
         AuditEvent.action == "team_invite_renew")).scalar_one()
     assert renewals == 1
-    # htmx: the redirect is an HX-Redirect, and the link waits for that page.
+    # htmx: the same page, its address replaced by /team.
     r = c.post(f"/team/{member.id}/renew", headers={"HX-Request": "true"})
-    assert r.status_code == 204 and r.headers["HX-Redirect"].endswith("/team")
-    assert _link_token(c.get("/team").get_data(as_text=True)) not in (old, new)
+    assert r.status_code == 200 and r.headers["HX-Replace-Url"] == "/team"
+    newer = _link_token(r.get_data(as_text=True))
+    assert newer not in (old, new) and newer not in repr(_session_of(app, c))
+
+
+def test_a_revoked_username_can_be_invited_again(app, login):
+    ent = make_enterprise()
+    boss = make_user(Role.ENTERPRISE, enterprise_id=ent.id, display_name="张三")
+    db.session.commit()
+    c = login(boss)
+    old = _link_token(_invite(c).get_data(as_text=True))
+    first = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
+    assert c.post(f"/team/{first.id}/revoke").status_code == 303
+    r = c.post("/team/invite", data={"username": "li.si", "display_name": "李四", "phone": "13800000001"})
+    assert r.status_code == 200, r.get_data(as_text=True)[-1500:]
+    token = _link_token(r.get_data(as_text=True))
+    db.session.expire_all()
+    second = db.session.execute(db.select(User).where(User.username == "li.si")).scalar_one()
+    assert second.id != first.id
+    # The revoked account keeps its row, under a name no form accepts; the audit trail has the original.
+    revoked = db.session.get(User, first.id)
+    assert revoked.username != "li.si" and "~" in revoked.username and revoked.is_active is False
+    acts = db.session.execute(db.select(AuditEvent.action, AuditEvent.data).where(
+        AuditEvent.entity_type == "user", AuditEvent.entity_id == first.id).order_by(AuditEvent.id)).all()
+    assert [a for a, _ in acts] == ["team_invite", "team_invite_revoke"] and acts[1][1]["username"] == "li.si"
+    # The members page lists both: the revoked one under its original name, the new one open.
+    page = c.get("/team").get_data(as_text=True)
+    row = page[page.index(f'id="member-{first.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "邀请已撤销" in row and ">li.si<" in row and "~" not in row
+    row = page[page.index(f'id="member-{second.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "已邀请，待接受" in row and ">li.si<" in row
+    # The new link works, the old one not; the new colleague joins and logs in as li.si.
+    assert app.test_client().get(f"/invite/{old}").status_code == 404
+    assert _join(app, token)[1].status_code == 303
+    _, r = _login_form(app, "li.si", NEW_PASSWORD)
+    assert r.status_code == 303
+    # The reserved name cannot be signed up for or invited.
+    r = c.post("/team/invite", data={"username": revoked.username, "display_name": "某", "phone": "13800000002"})
+    assert r.status_code == 422 and "用户名只能包含字母、数字、点、下划线和连字符" in r.get_data(as_text=True)
 
 
 def test_an_english_speaking_managers_invitation_mail_is_in_english(app, login, smtp):

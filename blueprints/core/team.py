@@ -24,6 +24,10 @@ ORG_ROLES = (Role.ENTERPRISE, Role.SUPPLIER)
 # A revoked invitation keeps its row (who invited whom, when: the audit trail names the account) but
 # its token_hash becomes this prefix plus random hex: never a SHA-256 hex digest, so no link matches it.
 REVOKED = "revoked-"
+# A revoked, never-used account gives its username back: it is renamed to name + this mark + its id. "~"
+# is outside every username a form accepts (sign-up, invitation, staff accounts: [A-Za-z0-9_.-]), so no
+# one can take the new name, and the old one can be invited again. The page shows the part before it.
+REVOKED_NAME_MARK = "~已撤销-"
 # The invitation link inside a queued mail's text (mail_outbox.body, kind "invite").
 _LINK_RE = mail.INVITE_LINK_RE
 # The invitation mail's title: a fixed text, translated into the invited account's language by
@@ -76,6 +80,11 @@ def require_signatory(user) -> None:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def shown_username(user: User) -> str:
+    """The username as the members page shows it: a revoked account's original name, without the mark."""
+    return user.username.split(REVOKED_NAME_MARK, 1)[0]
 
 
 def is_revoked(inv: TeamInvite) -> bool:
@@ -234,7 +243,11 @@ def revoke_invite(admin, member: User) -> None:
         raise TeamError("该邀请已撤销")
     if not _set_if_open(inv, token_hash=REVOKED + secrets.token_hex(28), expires_at=now()):
         raise TeamError("该邀请刚刚已被接受、撤销或重新生成，请刷新页面")
-    audit.record("user", member.id, "team_invite_revoke", actor=admin, from_state="invited", to_state="revoked")
+    username = member.username
+    suffix = f"{REVOKED_NAME_MARK}{member.id}"
+    member.username = username[:64 - len(suffix)] + suffix  # the username is free for a new invitation
+    audit.record("user", member.id, "team_invite_revoke", actor=admin, from_state="invited", to_state="revoked",
+                 data={"username": username})
     _forget_link(member)
 
 
