@@ -69,7 +69,9 @@ def test_publish_object_answer_and_pay_in_the_browser(live_server, new_page):
     city.check("input[name=decision][value=dismissed]")
     city.fill("#answer", "经核实，合同签订于申领截止之前，异议不成立。")
     city.click("#objection-answer button[type=submit]")
-    expect(city.locator("body")).to_contain_text("异议不成立")
+    # "异议不成立" is also the radio's label: wait for the answered record (its badge, the form gone).
+    expect(city.locator("#objection-answer")).to_have_count(0)
+    expect(city.locator(f"#objection-{obj_id} h1")).to_contain_text("异议不成立")
 
     # Time moves on: the publicity period is over. The city confirms the batch and records the payment.
     lst = db.session.get(SettlementList, list_id)
