@@ -39,6 +39,18 @@ def _city(login, city_code="440100"):
     return login(u), u
 
 
+def _confirmed_batch(login):
+    """Guangzhou's 2026-1 list published, its publicity over, and the payout batch confirmed."""
+    c, officer = _city(login)
+    lst = payout.create_list("440100", "2026-1", officer)
+    payout.publish(lst, officer, 7)
+    db.session.commit()
+    _over(lst)
+    batch = payout.confirm("440100", "2026-1", officer, payout.fingerprint(payout.propose("440100", "2026-1")[0]))
+    db.session.commit()
+    return c, officer, batch
+
+
 def _over(lst):
     lst = db.session.get(SettlementList, lst.id)
     lst.publicity_ends_on = today() - dt.timedelta(days=1)
@@ -87,13 +99,7 @@ def test_payments_from_an_xlsx_file_all_or_nothing(app, login):
     # rule: PAY-1
     sts = [_approved(10_000), _approved(10_000)]
     _budget(general=100_000)
-    c, officer = _city(login)
-    lst = payout.create_list("440100", "2026-1", officer)
-    payout.publish(lst, officer, 7)
-    db.session.commit()
-    _over(lst)
-    batch = payout.confirm("440100", "2026-1", officer, payout.fingerprint(payout.propose("440100", "2026-1")[0]))
-    db.session.commit()
+    c, officer, batch = _confirmed_batch(login)
 
     def book(rows):
         wb = Workbook()
@@ -221,13 +227,7 @@ def test_a_batch_line_names_its_confirmation_time_once(app, login):
 
     _approved(10_000)
     _budget(general=100_000)
-    c, officer = _city(login)
-    lst = payout.create_list("440100", "2026-1", officer)
-    payout.publish(lst, officer, 7)
-    db.session.commit()
-    _over(lst)
-    batch = payout.confirm("440100", "2026-1", officer, payout.fingerprint(payout.propose("440100", "2026-1")[0]))
-    db.session.commit()
+    c, officer, batch = _confirmed_batch(login)
     html = c.get("/city/payout?period=2026-1").get_data(as_text=True)
     m = re.search(rf'<li><a href="[^"]*/city/payout/batches/{batch.id}">.*?</li>', html)
     assert m, html[-1500:]

@@ -215,14 +215,21 @@ def _set_if_open(inv: TeamInvite, **values) -> bool:
     return won
 
 
-def renew_invite(admin, member: User) -> str:
-    """A new link (the old one stops working) for an invitation not yet accepted."""
+def _pending_invite(admin, member: User, *, accepted: str, revoked: str) -> TeamInvite:
+    """The member's invitation, checked to be still open, for a manager of its organisation (else TeamError
+    with the caller's wording)."""
     _require_admin(admin, member)
     inv = _invite_of(member)
     if inv is None or inv.accepted_at is not None:
-        raise TeamError("该成员已接受邀请")
+        raise TeamError(accepted)
     if is_revoked(inv):
-        raise TeamError("该邀请已撤销，不能重新生成链接")
+        raise TeamError(revoked)
+    return inv
+
+
+def renew_invite(admin, member: User) -> str:
+    """A new link (the old one stops working) for an invitation not yet accepted."""
+    inv = _pending_invite(admin, member, accepted="该成员已接受邀请", revoked="该邀请已撤销，不能重新生成链接")
     token = secrets.token_urlsafe(32)
     if not _set_if_open(inv, token_hash=_token_hash(token), expires_at=now() + dt.timedelta(days=INVITE_DAYS)):
         raise TeamError("该邀请刚刚已被接受、撤销或重新生成，请刷新页面")
@@ -235,12 +242,8 @@ def renew_invite(admin, member: User) -> str:
 def revoke_invite(admin, member: User) -> None:
     """Withdraw an invitation not yet accepted: the link stops working at once and the account,
     never used, stays inactive for good (kept, not deleted: the audit trail names it)."""
-    _require_admin(admin, member)
-    inv = _invite_of(member)
-    if inv is None or inv.accepted_at is not None:
-        raise TeamError("该成员已接受邀请，不能撤销；如需停止其使用，请停用该账号")
-    if is_revoked(inv):
-        raise TeamError("该邀请已撤销")
+    inv = _pending_invite(admin, member, accepted="该成员已接受邀请，不能撤销；如需停止其使用，请停用该账号",
+                          revoked="该邀请已撤销")
     if not _set_if_open(inv, token_hash=REVOKED + secrets.token_hex(28), expires_at=now()):
         raise TeamError("该邀请刚刚已被接受、撤销或重新生成，请刷新页面")
     username = member.username
